@@ -1,0 +1,44 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Dependencies point one way: lifeboat (main) → LifeboatCommands → LifeboatServer → LifeboatCore.
+let package = Package(
+    name: "Lifeboat",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "lifeboat", targets: ["lifeboat"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // Catalog model, validation and the restore plan: pure values, no I/O.
+        .target(name: "LifeboatCore", dependencies: [
+            .product(name: "Yams", package: "Yams"),
+        ]),
+        // The read-only HTTP API.
+        .target(name: "LifeboatServer", dependencies: [
+            "LifeboatCore",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // One file per command; output rendering; error → exit code.
+        .target(name: "LifeboatCommands", dependencies: [
+            "LifeboatCore",
+            "LifeboatServer",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "lifeboat", dependencies: ["LifeboatCommands"]),
+
+        .testTarget(name: "LifeboatCoreTests", dependencies: ["LifeboatCore"]),
+        .testTarget(name: "LifeboatServerTests", dependencies: [
+            "LifeboatServer",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
+        .testTarget(name: "LifeboatCommandsTests", dependencies: ["LifeboatCommands", "lifeboat"]),
+    ]
+)

@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+import LifeboatCore
+
+/// The `lifeboat` command line: every subcommand, and how errors become exit codes.
+public struct Lifeboat: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "lifeboat",
+        abstract: "Disaster recovery for platform control planes: what is covered, is it restorable, and what happens when we restore.",
+        discussion: """
+        The catalog (lifeboat.yaml) declares the platform's stores. Lifeboat reads it from --catalog,
+        $LIFEBOAT_CATALOG, or ./lifeboat.yaml.
+
+        Exit codes: 0 ok · 1 the operation failed · 2 usage or catalog error (see docs/exit-codes.md).
+        """,
+        subcommands: [ValidateCommand.self, CatalogCommand.self, PlanCommand.self, ServeCommand.self])
+
+    public init() {}
+
+    /// Parses `arguments`, runs the command and returns the process exit code.
+    public static func run(arguments: [String]) async -> Int32 {
+        do {
+            var command = try parseAsRoot(arguments)
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+            return ExitStatus.ok.rawValue
+        } catch {
+            return report(error)
+        }
+    }
+
+    static func report(_ error: any Error) -> Int32 {
+        switch error {
+        case let error as CatalogError:
+            printError(error.description)
+            return ExitStatus.usage.rawValue
+        case let failure as CommandFailure:
+            printError("lifeboat: error: \(failure.message)")
+            return failure.status.rawValue
+        case let exit as ExitCode:
+            return exit.rawValue
+        default:
+            let code = exitCode(for: error)
+            let message = fullMessage(for: error)
+            if code == .success {
+                if !message.isEmpty { print(message) }
+                return ExitStatus.ok.rawValue
+            }
+            if !message.isEmpty { printError(message) }
+            // ArgumentParser's own usage errors exit 64; Lifeboat documents 2 for every usage error.
+            return code == .validationFailure ? ExitStatus.usage.rawValue : code.rawValue
+        }
+    }
+}
+
+/// The documented exit codes (docs/exit-codes.md); scripts rely on them, so they never change meaning.
+public enum ExitStatus: Int32, Sendable {
+    case ok = 0
+    case failure = 1
+    case usage = 2
+}
+
+/// A command failed for a reason the user can act on.
+struct CommandFailure: Error, CustomStringConvertible {
+    var status: ExitStatus
+    var message: String
+    init(_ status: ExitStatus = .failure, _ message: String) {
+        self.status = status
+        self.message = message
+    }
+    var description: String { message }
+}
+
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}

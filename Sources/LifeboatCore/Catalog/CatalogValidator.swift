@@ -1,0 +1,101 @@
+/// Rules that span fields and stores: names unique, dependencies real, acyclic and never
+/// pointing at a less urgent store, targets a cadence can meet.
+///
+/// Runs on any `Catalog`, whether it came from YAML (with positions) or was built in code.
+public enum CatalogValidator {
+    public static func diagnostics(
+        for catalog: Catalog, file: String, locations: [String: SourcePosition] = [:]
+    ) -> [CatalogDiagnostic] {
+        var found: [CatalogDiagnostic] = []
+        func add(_ severity: CatalogDiagnostic.Severity, _ code: CatalogDiagnostic.Code, _ field: String, _ message: String, hint: String? = nil) {
+            found.append(CatalogDiagnostic(severity, code, file: file, position: locations[field], field: field, message: message, hint: hint))
+        }
+
+        var firstIndexByName: [String: Int] = [:]
+        for (index, store) in catalog.stores.enumerated() {
+            if let first = firstIndexByName[store.name] {
+                add(.error, .duplicateName, "stores[\(index)].name", "store name '\(store.name)' is already used by stores[\(first)]",
+                    hint: "store names identify snapshots and plan steps; give each store its own name")
+            } else {
+                firstIndexByName[store.name] = index
+            }
+        }
+        let storeNames = catalog.stores.map(\.name)
+
+        for (index, store) in catalog.stores.enumerated() {
+            for (position, dependency) in store.dependsOn.enumerated() {
+                let field = "stores[\(index)].depends_on[\(position)]"
+                guard let target = catalog.store(named: dependency) else {
+                    let suggestion = closestMatch(to: dependency, in: storeNames.filter { $0 != store.name })
+                    add(.error, .unknownDependency, field, "store '\(store.name)' depends on '\(dependency)', which is not a store in this catalog",
+                        hint: suggestion.map { "did you mean '\($0)'?" } ?? "declare '\(dependency)' under stores, or remove it from depends_on")
+                    continue
+                }
+                if target.priority > store.priority {
+                    add(.error, .priorityInversion, field,
+                        "priority inversion: \(store.priority) store '\(store.name)' depends on \(target.priority) store '\(target.name)', so a \(store.priority) restore would wait for a \(target.priority) one",
+                        hint: "raise '\(target.name)' to \(store.priority), lower '\(store.name)', or drop the dependency")
+                }
+                if store.inSequence, !target.inSequence {
+                    add(.error, .unknownDependency, field,
+                        "store '\(store.name)' depends on '\(target.name)', which is outside the restore sequence (in_sequence: false)",
+                        hint: "put '\(target.name)' back in the sequence, or drop the dependency")
+                }
+            }
+            if !store.kind.isManual {
+                if let rpo = store.rpo, let gap = store.longestBackupGap, gap > rpo {
+                    add(.warning, .cadenceExceedsRPO, "stores[\(index)].cadence",
+                        "store '\(store.name)' is backed up at most every \(gap) but its rpo is \(rpo): the RPO cannot be met",
+                        hint: "back up at least every \(rpo), or relax the rpo")
+                }
+                if store.retention == nil {
+                    add(.warning, .noRetention, "stores[\(index)]", "store '\(store.name)' has no retention: prune will keep every snapshot")
+                }
+                if store.verify.isEmpty {
+                    add(.warning, .noVerifyChecks, "stores[\(index)]",
+                        "store '\(store.name)' has no verify checks: its restore gate can only check the \(store.kind.displayName) server is up",
+                        hint: "add checks that read back data you know is there")
+                }
+            }
+            if case .s3(let connection) = store.connection {
+                for (checkIndex, check) in store.verify.enumerated() {
+                    guard case .object(_, let bucket) = check else { continue }
+                    let field = "stores[\(index)].verify[\(checkIndex)]"
+                    if let bucket, !connection.buckets.contains(bucket) {
+                        add(.error, .badValue, field, "bucket '\(bucket)' is not one of this store's buckets (\(connection.buckets.joined(separator: ", ")))")
+                    } else if bucket == nil, connection.buckets.count != 1 {
+                        add(.error, .missingField, field + ".bucket", "this store has \(connection.buckets.count) buckets; say which one holds the object")
+                    }
+                }
+            }
+        }
+
+        if let cycle = DependencyGraph(catalog.stores).findCycle(), let index = catalog.stores.firstIndex(where: { $0.name == cycle[0] }) {
+            add(.error, .dependencyCycle, "stores[\(index)].depends_on",
+                "dependency cycle: \(cycle.joined(separator: " → ")); no store in it could be restored first",
+                hint: "remove one of these depends_on entries")
+        }
+
+        var planeNames: [String: Int] = [:]
+        for (index, plane) in catalog.planes.enumerated() {
+            if let first = planeNames[plane.plane] {
+                add(.error, .duplicateName, "planes[\(index)].plane", "plane '\(plane.plane)' is already declared by planes[\(first)]")
+            } else {
+                planeNames[plane.plane] = index
+            }
+            for (position, name) in plane.stores.enumerated() where catalog.store(named: name) == nil {
+                add(.error, .unknownDependency, "planes[\(index)].stores[\(position)]", "plane '\(plane.plane)' names store '\(name)', which is not in this catalog",
+                    hint: closestMatch(to: name, in: storeNames).map { "did you mean '\($0)'?" })
+            }
+        }
+        var exclusionNames: [String: Int] = [:]
+        for (index, exclusion) in catalog.exclusions.enumerated() {
+            if let first = exclusionNames[exclusion.name] {
+                add(.error, .duplicateName, "exclusions[\(index)].name", "exclusion '\(exclusion.name)' is already declared by exclusions[\(first)]")
+            } else {
+                exclusionNames[exclusion.name] = index
+            }
+        }
+        return found
+    }
+}

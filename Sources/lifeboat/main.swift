@@ -1,0 +1,4 @@
+import Foundation
+import LifeboatCommands
+
+exit(await Lifeboat.run(arguments: Array(CommandLine.arguments.dropFirst())))
