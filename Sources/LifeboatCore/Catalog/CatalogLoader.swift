@@ -18,7 +18,8 @@ public enum CatalogLoader {
         var reader = NodeReader(file: file)
         let catalog = reader.readDocument(yaml)
         if let catalog {
-            reader.diagnostics += CatalogValidator.diagnostics(for: catalog, file: file, locations: reader.locations)
+            reader.diagnostics += CatalogValidator.diagnostics(
+                for: catalog, file: file, locations: reader.locations, alsoDeclared: reader.declaredStoreNames)
         }
         guard let catalog, !reader.diagnostics.contains(where: { $0.severity == .error }) else {
             throw CatalogError(file: file, diagnostics: reader.diagnostics)
@@ -50,7 +51,7 @@ public enum CatalogLoader {
     }
 }
 
-/// The fields of one YAML mapping, in file order, after unknown and duplicate keys were reported.
+/// The fields of one YAML mapping, in file order, after unknown keys were reported (Yams refuses duplicates).
 struct Fields {
     var path: String
     var position: SourcePosition?
@@ -79,6 +80,9 @@ struct NodeReader {
     let file: String
     var diagnostics: [CatalogDiagnostic] = []
     var locations: [String: SourcePosition] = [:]
+    /// Names of every store entry, including entries too broken to load, so their dependants
+    /// are not reported as depending on a missing store.
+    var declaredStoreNames: Set<String> = []
 
     static let secretFields: Set<String> = ["password", "token", "unseal_keys", "secret_access_key", "access_key_id", "session_token"]
 
@@ -129,6 +133,11 @@ struct NodeReader {
         case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _), .composer(let context, let problem, let mark, _):
             let detail = context.map { "\(problem) \($0.text)" } ?? problem
             report(.yamlSyntax, "(document)", at: SourcePosition(line: mark.line, column: mark.column), "not valid YAML: \(detail)")
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            // Yams refuses these itself; its message embeds the whole file, which may hold secrets, so only the keys are used.
+            let keys = duplicates.map { "'\($0)'" }.joined(separator: ", ")
+            report(.duplicateField, duplicates.first ?? "(document)", at: SourcePosition(line: context.mark.line, column: context.mark.column),
+                   "\(keys) given more than once in one mapping (first here); the second would silently win", hint: "keep one")
         default:
             report(.yamlSyntax, "(document)", at: nil, "not valid YAML: \(error)")
         }
@@ -141,6 +150,7 @@ struct NodeReader {
                        "verify", "connection", "notes", "action", "in_sequence"]
         guard let store = fields(node, path: path, allowed: allowed, required: ["name", "kind", "method", "priority"]) else { return nil }
         let name = store["name"].flatMap { identifier($0, path: store.path("name")) }
+        if let name { declaredStoreNames.insert(name) }
         let kind = store["kind"].flatMap { oneOf($0, path: store.path("kind"), StoreKind.allCases.map(\.rawValue)) }.flatMap(StoreKind.init(rawValue:))
         let method = store["method"].flatMap { string($0, path: store.path("method")) }
         let priority = store["priority"].flatMap { oneOf($0, path: store.path("priority"), Priority.allCases.map(\.description)) }.flatMap(Priority.init(label:))
@@ -320,7 +330,7 @@ struct NodeReader {
 
     // MARK: building blocks
 
-    /// The mapping's fields; reports unknown (with a suggestion), duplicate and missing keys.
+    /// The mapping's fields; reports unknown (with a suggestion) and missing keys.
     mutating func fields(_ node: Node, path: String, allowed: [String], required: [String]) -> Fields? {
         let label = path.isEmpty ? "the catalog" : path
         guard case .mapping(let mapping) = node else {
@@ -339,10 +349,6 @@ struct NodeReader {
                 let suggestion = closestMatch(to: key, in: allowed)
                 report(.unknownField, fieldPath, at: keyNode.position, "unknown field '\(key)'",
                        hint: suggestion.map { "did you mean '\($0)'?" } ?? "known fields here: \(allowed.joined(separator: ", "))")
-                continue
-            }
-            guard !result.has(key) else {
-                report(.duplicateField, fieldPath, at: keyNode.position, "'\(key)' is given twice; the second would silently win", hint: "keep one")
                 continue
             }
             locations[fieldPath] = value.position

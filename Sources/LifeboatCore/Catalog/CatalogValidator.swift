@@ -4,7 +4,7 @@
 /// Runs on any `Catalog`, whether it came from YAML (with positions) or was built in code.
 public enum CatalogValidator {
     public static func diagnostics(
-        for catalog: Catalog, file: String, locations: [String: SourcePosition] = [:]
+        for catalog: Catalog, file: String, locations: [String: SourcePosition] = [:], alsoDeclared: Set<String> = []
     ) -> [CatalogDiagnostic] {
         var found: [CatalogDiagnostic] = []
         func add(_ severity: CatalogDiagnostic.Severity, _ code: CatalogDiagnostic.Code, _ field: String, _ message: String, hint: String? = nil) {
@@ -26,6 +26,8 @@ public enum CatalogValidator {
             for (position, dependency) in store.dependsOn.enumerated() {
                 let field = "stores[\(index)].depends_on[\(position)]"
                 guard let target = catalog.store(named: dependency) else {
+                    // A store that is declared but failed to load has its own error already.
+                    if alsoDeclared.contains(dependency) { continue }
                     let suggestion = closestMatch(to: dependency, in: storeNames.filter { $0 != store.name })
                     add(.error, .unknownDependency, field, "store '\(store.name)' depends on '\(dependency)', which is not a store in this catalog",
                         hint: suggestion.map { "did you mean '\($0)'?" } ?? "declare '\(dependency)' under stores, or remove it from depends_on")
