@@ -8,14 +8,17 @@ public struct Lifeboat: AsyncParsableCommand {
         commandName: "lifeboat",
         abstract: "Disaster recovery for platform control planes: what is covered, is it restorable, and what happens when we restore.",
         discussion: """
-        The catalog (lifeboat.yaml) declares the platform's stores. Lifeboat reads it from --catalog,
-        $LIFEBOAT_CATALOG, or ./lifeboat.yaml.
+        The catalog (lifeboat.yaml) declares the platform's stores. Lifeboat reads it from --catalog, $LIFEBOAT_CATALOG, or ./lifeboat.yaml.
 
         Exit codes: 0 ok · 1 the operation failed · 2 usage or catalog error (see docs/exit-codes.md).
         """,
+        version: Lifeboat.version,
         subcommands: [ValidateCommand.self, CatalogCommand.self, PlanCommand.self, ServeCommand.self])
 
     public init() {}
+
+    /// The release this binary was built from.
+    public static let version = "0.1.0-dev"
 
     /// Parses `arguments`, runs the command and returns the process exit code.
     public static func run(arguments: [String]) async -> Int32 {

@@ -23,7 +23,7 @@ struct CatalogOptions: ParsableArguments {
 
 /// `--json` for machine-readable output.
 struct OutputOptions: ParsableArguments {
-    @Flag(help: "Print JSON instead of a table.")
+    @Flag(help: "Print JSON, for scripts, instead of text.")
     var json = false
 }
 

@@ -45,7 +45,7 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             return try problem.response(from: request, context: context)
         } catch let error as HTTPResponseError {
             let status = error.status
-            let code = status == .notFound ? "not_found" : status == .methodNotAllowed ? "method_not_allowed" : "http_\(status.code)"
+            let code = status == .notFound ? "not_found" : "http_\(status.code)"
             return try Problem(status, code: code, title: status.reasonPhrase,
                                detail: status == .notFound ? "no resource at \(request.uri.path)" : status.reasonPhrase)
                 .response(from: request, context: context)

@@ -182,7 +182,7 @@ import Testing
 
     @Test func checkOfTheWrongKindIsRefused() {
         let yaml = Self.base.replacingOccurrences(of: "- read: secret/data/app", with: "- sql: SELECT 1\n        expect: \"1\"")
-        expectOne(yaml, code: .badValue, field: "stores[0].verify[0].sql", line: "- sql: SELECT 1", message: "a `sql` check does not apply to a openbao store", hint: "read, manual")
+        expectOne(yaml, code: .badValue, field: "stores[0].verify[0].sql", line: "- sql: SELECT 1", message: "a `sql` check does not apply to a store of kind openbao", hint: "read, manual")
     }
 
     @Test func unknownKindSuggestsOne() {
@@ -210,6 +210,24 @@ import Testing
             .replacingOccurrences(of: "kind: openbao", with: "kind: vault")
             .replacingOccurrences(of: "password: env:PGPASSWORD", with: "password: plain")
         #expect(Set(errors(yaml).map(\.code)) == [.badDuration, .badValue, .literalSecret])
+    }
+
+    @Test func diagnosticsAfterABrokenStoreNameTheFilePosition() {
+        // stores[0] is too broken to load; the catalog then holds postgres at index 0, but every
+        // message must still say stores[1] and point at postgres's lines.
+        let yaml = Self.base.replacingOccurrences(of: "kind: openbao", with: "kind: vault")
+            .replacingOccurrences(of: "depends_on: [openbao]", with: "depends_on: [openbao, redis]")
+        expectOne(yaml, code: .unknownDependency, field: "stores[1].depends_on[1]", line: "depends_on: [openbao, redis]",
+                  message: "depends on 'redis'")
+        // openbao is declared (just broken): no second, misleading "not a store" error for it.
+        #expect(!errors(yaml).contains { $0.message.contains("'openbao', which is not a store") })
+    }
+
+    @Test func shortNamesDoNotGetFarFetchedSuggestions() {
+        #expect(closestMatch(to: "d", in: ["a", "name"]) == nil)
+        #expect(closestMatch(to: "nme", in: ["name", "kind"]) == "name")
+        #expect(closestMatch(to: "depend_on", in: ["depends_on", "rpo"]) == "depends_on")
+        #expect(closestMatch(to: "schedule", in: ["cadence", "retention"]) == nil)
     }
 
     @Test func warningsDoNotFailValidation() throws {

@@ -7,8 +7,7 @@ struct CatalogCommand: AsyncParsableCommand {
         commandName: "catalog",
         abstract: "Show the coverage matrix: per store its method, cadence, retention, priority, RPO/RTO and restore step.",
         discussion: """
-        Also lists the planes' recovery targets and what is deliberately excluded, with each exclusion's
-        recovery path. --json prints the same document as GET /v1/platform/backup/catalog.
+        Also lists the planes' recovery targets and what is deliberately excluded, with each exclusion's recovery path. --json prints the same document as GET /v1/platform/backup/catalog.
 
         Example:
           lifeboat catalog --catalog examples/platform.yaml

@@ -7,8 +7,7 @@ struct ValidateCommand: AsyncParsableCommand {
         commandName: "validate",
         abstract: "Check the catalog: fields, types, durations, cron, dependencies, priorities, secrets.",
         discussion: """
-        Every problem is reported with its file, line, column and field, compiler style.
-        Exits 0 when the catalog is valid (warnings allowed), 2 when it has errors.
+        Every problem is reported with its file, line, column and field, compiler style. Exits 0 when the catalog is valid (warnings allowed), 2 when it has errors.
 
         Example:
           lifeboat validate --catalog examples/platform.yaml

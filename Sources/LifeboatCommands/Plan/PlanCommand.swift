@@ -7,9 +7,7 @@ struct PlanCommand: AsyncParsableCommand {
         commandName: "plan",
         abstract: "Show the ordered restore plan: step, action, verification gate, dependencies.",
         discussion: """
-        P0 stores come back before P1, P1 before P2, P2 before P3; a store always comes after what it
-        depends on; ties go by name, so the plan only changes when the catalog does. --explain says why
-        each step sits where it does. --json prints the same document as GET /v1/platform/backup/restore-plan.
+        P0 stores come back before P1, P1 before P2, P2 before P3; a store always comes after what it depends on; ties go by name, so the plan only changes when the catalog does. --explain says why each step sits where it does. --json prints the same document as GET /v1/platform/backup/restore-plan.
 
         Example:
           lifeboat plan --catalog examples/platform.yaml --explain

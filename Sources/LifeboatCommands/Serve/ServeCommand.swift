@@ -14,9 +14,7 @@ struct ServeCommand: AsyncParsableCommand {
         GET /v1/platform/backup/restore-plan  the ordered restore plan
         GET /healthz                          liveness (never needs a token)
 
-        The catalog is read once at start; restart to pick up changes. With a token (--token-file or
-        $LIFEBOAT_API_TOKEN) every API path needs Authorization: Bearer <token>. Errors are
-        application/problem+json (RFC 9457). SIGTERM or SIGINT shuts down gracefully.
+        The catalog is read once at start; restart to pick up changes. With a token (--token-file or $LIFEBOAT_API_TOKEN) every API path needs Authorization: Bearer <token>. Errors are application/problem+json (RFC 9457). SIGTERM or SIGINT shuts down gracefully.
 
         Example:
           LIFEBOAT_API_TOKEN=$(cat /run/secrets/lifeboat-api) lifeboat serve -c lifeboat.yaml --port 8080
@@ -49,7 +47,11 @@ struct ServeCommand: AsyncParsableCommand {
             onServerRunning: { [host] port in
                 printError("lifeboat: serving \(catalogPath) on http://\(host):\(port)\(token == nil ? " (no token: open to anyone who can reach it)" : "")")
             })
-        try await app.runService()
+        do {
+            try await app.runService()
+        } catch {
+            throw CommandFailure(.failure, "cannot serve on \(host):\(port): \(error)")
+        }
     }
 
     /// The token from --token-file, else $LIFEBOAT_API_TOKEN; never printed.

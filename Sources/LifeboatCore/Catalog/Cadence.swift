@@ -33,7 +33,7 @@ public enum Cadence: Sendable, Hashable {
         }
     }
 
-    /// The text the catalog was written with, canonicalised (`every 4h`, `0 2 * * *`, `continuous`).
+    /// The schedule in catalog syntax, canonicalised (`4h`, `0 2 * * *`, `continuous`).
     public var expression: String {
         switch self {
         case .interval(let span): span.description

@@ -81,7 +81,8 @@ public struct CatalogError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         let count = errors.count
         let header = "\(file): \(count) error\(count == 1 ? "" : "s") in the catalog"
-        return ([header] + diagnostics.map(\.description)).joined(separator: "\n")
+        let warnings = diagnostics.filter { $0.severity == .warning }
+        return ([header] + (errors + warnings).map(\.description)).joined(separator: "\n")
     }
 }
 
@@ -89,8 +90,9 @@ public struct CatalogError: Error, Sendable, CustomStringConvertible {
 func closestMatch(to word: String, in candidates: [String]) -> String? {
     let scored = candidates.map { ($0, editDistance(word.lowercased(), $0.lowercased())) }
     guard let best = scored.min(by: { $0.1 < $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }) else { return nil }
-    let limit = max(2, word.count / 3)
-    return best.1 <= limit ? best.0 : nil
+    // Short words are close to everything; allow them one edit only, and never replace the whole word.
+    let limit = word.count <= 3 ? 1 : max(2, word.count / 3)
+    return best.1 <= limit && best.1 < word.count ? best.0 : nil
 }
 
 func editDistance(_ a: String, _ b: String) -> Int {

@@ -19,7 +19,7 @@ public enum CatalogLoader {
         let catalog = reader.readDocument(yaml)
         if let catalog {
             reader.diagnostics += CatalogValidator.diagnostics(
-                for: catalog, file: file, locations: reader.locations, alsoDeclared: reader.declaredStoreNames)
+                for: catalog, file: file, locations: reader.locations, alsoDeclared: reader.declaredStoreNames, paths: reader.paths)
         }
         guard let catalog, !reader.diagnostics.contains(where: { $0.severity == .error }) else {
             throw CatalogError(file: file, diagnostics: reader.diagnostics)
@@ -83,8 +83,7 @@ struct NodeReader {
     /// Names of every store entry, including entries too broken to load, so their dependants
     /// are not reported as depending on a missing store.
     var declaredStoreNames: Set<String> = []
-
-    static let secretFields: Set<String> = ["password", "token", "unseal_keys", "secret_access_key", "access_key_id", "session_token"]
+    var paths = CatalogFieldPaths(stores: [], planes: [], exclusions: [])
 
     init(file: String) { self.file = file }
 
@@ -122,10 +121,12 @@ struct NodeReader {
         }
         let platform = top["platform"].flatMap { string($0, path: "platform") }
         let repository = top["repository"].flatMap { readRepository($0, path: "repository") }
-        let stores = top["stores"].flatMap { list($0, path: "stores") { reader, node, path in reader.readStore(node, path: path) } } ?? []
-        let planes = top["planes"].flatMap { list($0, path: "planes") { reader, node, path in reader.readPlane(node, path: path) } } ?? []
-        let exclusions = top["exclusions"].flatMap { list($0, path: "exclusions") { reader, node, path in reader.readExclusion(node, path: path) } } ?? []
-        return Catalog(version: version, platform: platform, repository: repository, stores: stores, planes: planes, exclusions: exclusions)
+        let stores = top["stores"].flatMap { locatedList($0, path: "stores") { reader, node, path in reader.readStore(node, path: path) } } ?? []
+        let planes = top["planes"].flatMap { locatedList($0, path: "planes") { reader, node, path in reader.readPlane(node, path: path) } } ?? []
+        let exclusions = top["exclusions"].flatMap { locatedList($0, path: "exclusions") { reader, node, path in reader.readExclusion(node, path: path) } } ?? []
+        paths = CatalogFieldPaths(stores: stores.map(\.path), planes: planes.map(\.path), exclusions: exclusions.map(\.path))
+        return Catalog(version: version, platform: platform, repository: repository, stores: stores.map(\.value),
+                       planes: planes.map(\.value), exclusions: exclusions.map(\.value))
     }
 
     mutating func reportSyntax(_ error: YamlError) {
@@ -155,7 +156,7 @@ struct NodeReader {
         let method = store["method"].flatMap { string($0, path: store.path("method")) }
         let priority = store["priority"].flatMap { oneOf($0, path: store.path("priority"), Priority.allCases.map(\.description)) }.flatMap(Priority.init(label:))
         if let kind, !kind.isManual, !store.has("cadence") {
-            report(.missingField, store.path("cadence"), at: store.position, "a \(kind.rawValue) store needs a cadence",
+            report(.missingField, store.path("cadence"), at: store.position, "a store of kind \(kind.rawValue) needs a cadence",
                    hint: "add `cadence: 4h` (an interval), a cron expression such as '0 2 * * *', or `continuous`")
         }
         let cadences = store["cadence"].flatMap { cadenceList($0, path: store.path("cadence")) } ?? []
@@ -221,11 +222,11 @@ struct NodeReader {
         let keys = mapping.keys.compactMap(\.scalar?.string)
         let keywords = Self.checkFields.keys.sorted()
         guard let keyword = keys.first(where: { keywords.contains($0) }) else {
-            report(.missingField, path, at: node.position, "a verify check needs one of: \(accepted.joined(separator: ", ")) (for a \(kind.rawValue) store)")
+            report(.missingField, path, at: node.position, "a verify check needs one of: \(accepted.joined(separator: ", ")) (for a store of kind \(kind.rawValue))")
             return nil
         }
         guard accepted.contains(keyword) else {
-            report(.badValue, "\(path).\(keyword)", at: node.position, "a `\(keyword)` check does not apply to a \(kind.rawValue) store",
+            report(.badValue, "\(path).\(keyword)", at: node.position, "a `\(keyword)` check does not apply to a store of kind \(kind.rawValue)",
                    hint: "\(kind.rawValue) stores take: \(accepted.joined(separator: ", "))")
             return nil
         }
@@ -361,6 +362,11 @@ struct NodeReader {
     }
 
     mutating func list<T>(_ node: Node, path: String, _ read: (inout NodeReader, Node, String) -> T?) -> [T]? {
+        locatedList(node, path: path, read)?.map(\.value)
+    }
+
+    /// The list's readable items with the path each sits at in the file (broken items are skipped).
+    mutating func locatedList<T>(_ node: Node, path: String, _ read: (inout NodeReader, Node, String) -> T?) -> [(value: T, path: String)]? {
         guard case .sequence(let sequence) = node else {
             report(.wrongType, path, at: node.position, "must be a list (lines starting with '- '), found \(node.typeName)")
             return nil
@@ -368,7 +374,7 @@ struct NodeReader {
         return sequence.enumerated().compactMap { index, item in
             let itemPath = "\(path)[\(index)]"
             locations[itemPath] = item.position
-            return read(&self, item, itemPath)
+            return read(&self, item, itemPath).map { ($0, itemPath) }
         }
     }
 

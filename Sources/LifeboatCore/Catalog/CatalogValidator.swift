@@ -4,8 +4,10 @@
 /// Runs on any `Catalog`, whether it came from YAML (with positions) or was built in code.
 public enum CatalogValidator {
     public static func diagnostics(
-        for catalog: Catalog, file: String, locations: [String: SourcePosition] = [:], alsoDeclared: Set<String> = []
+        for catalog: Catalog, file: String, locations: [String: SourcePosition] = [:], alsoDeclared: Set<String> = [],
+        paths: CatalogFieldPaths? = nil
     ) -> [CatalogDiagnostic] {
+        let paths = paths ?? CatalogFieldPaths(catalog)
         var found: [CatalogDiagnostic] = []
         func add(_ severity: CatalogDiagnostic.Severity, _ code: CatalogDiagnostic.Code, _ field: String, _ message: String, hint: String? = nil) {
             found.append(CatalogDiagnostic(severity, code, file: file, position: locations[field], field: field, message: message, hint: hint))
@@ -14,7 +16,7 @@ public enum CatalogValidator {
         var firstIndexByName: [String: Int] = [:]
         for (index, store) in catalog.stores.enumerated() {
             if let first = firstIndexByName[store.name] {
-                add(.error, .duplicateName, "stores[\(index)].name", "store name '\(store.name)' is already used by stores[\(first)]",
+                add(.error, .duplicateName, "\(paths.stores[index]).name", "store name '\(store.name)' is already used by \(paths.stores[first])",
                     hint: "store names identify snapshots and plan steps; give each store its own name")
             } else {
                 firstIndexByName[store.name] = index
@@ -24,7 +26,7 @@ public enum CatalogValidator {
 
         for (index, store) in catalog.stores.enumerated() {
             for (position, dependency) in store.dependsOn.enumerated() {
-                let field = "stores[\(index)].depends_on[\(position)]"
+                let field = "\(paths.stores[index]).depends_on[\(position)]"
                 guard let target = catalog.store(named: dependency) else {
                     // A store that is declared but failed to load has its own error already.
                     if alsoDeclared.contains(dependency) { continue }
@@ -46,15 +48,15 @@ public enum CatalogValidator {
             }
             if !store.kind.isManual {
                 if let rpo = store.rpo, let gap = store.longestBackupGap, gap > rpo {
-                    add(.warning, .cadenceExceedsRPO, "stores[\(index)].cadence",
+                    add(.warning, .cadenceExceedsRPO, "\(paths.stores[index]).cadence",
                         "store '\(store.name)' is backed up at most every \(gap) but its rpo is \(rpo): the RPO cannot be met",
-                        hint: "back up at least every \(rpo), or relax the rpo")
+                        hint: rpo.seconds == 0 ? "an rpo of 0 needs a continuous cadence" : "back up at least every \(rpo), or relax the rpo")
                 }
                 if store.retention == nil {
-                    add(.warning, .noRetention, "stores[\(index)]", "store '\(store.name)' has no retention: prune will keep every snapshot")
+                    add(.warning, .noRetention, paths.stores[index], "store '\(store.name)' has no retention: prune will keep every snapshot")
                 }
                 if store.verify.isEmpty {
-                    add(.warning, .noVerifyChecks, "stores[\(index)]",
+                    add(.warning, .noVerifyChecks, paths.stores[index],
                         "store '\(store.name)' has no verify checks: its restore gate can only check the \(store.kind.displayName) server is up",
                         hint: "add checks that read back data you know is there")
                 }
@@ -62,7 +64,7 @@ public enum CatalogValidator {
             if case .s3(let connection) = store.connection {
                 for (checkIndex, check) in store.verify.enumerated() {
                     guard case .object(_, let bucket) = check else { continue }
-                    let field = "stores[\(index)].verify[\(checkIndex)]"
+                    let field = "\(paths.stores[index]).verify[\(checkIndex)]"
                     if let bucket, !connection.buckets.contains(bucket) {
                         add(.error, .badValue, field, "bucket '\(bucket)' is not one of this store's buckets (\(connection.buckets.joined(separator: ", ")))")
                     } else if bucket == nil, connection.buckets.count != 1 {
@@ -73,7 +75,7 @@ public enum CatalogValidator {
         }
 
         if let cycle = DependencyGraph(catalog.stores).findCycle(), let index = catalog.stores.firstIndex(where: { $0.name == cycle[0] }) {
-            add(.error, .dependencyCycle, "stores[\(index)].depends_on",
+            add(.error, .dependencyCycle, "\(paths.stores[index]).depends_on",
                 "dependency cycle: \(cycle.joined(separator: " → ")); no store in it could be restored first",
                 hint: "remove one of these depends_on entries")
         }
@@ -81,23 +83,44 @@ public enum CatalogValidator {
         var planeNames: [String: Int] = [:]
         for (index, plane) in catalog.planes.enumerated() {
             if let first = planeNames[plane.plane] {
-                add(.error, .duplicateName, "planes[\(index)].plane", "plane '\(plane.plane)' is already declared by planes[\(first)]")
+                add(.error, .duplicateName, "\(paths.planes[index]).plane", "plane '\(plane.plane)' is already declared by \(paths.planes[first])")
             } else {
                 planeNames[plane.plane] = index
             }
             for (position, name) in plane.stores.enumerated() where catalog.store(named: name) == nil {
-                add(.error, .unknownDependency, "planes[\(index)].stores[\(position)]", "plane '\(plane.plane)' names store '\(name)', which is not in this catalog",
+                add(.error, .unknownDependency, "\(paths.planes[index]).stores[\(position)]", "plane '\(plane.plane)' names store '\(name)', which is not in this catalog",
                     hint: closestMatch(to: name, in: storeNames).map { "did you mean '\($0)'?" })
             }
         }
         var exclusionNames: [String: Int] = [:]
         for (index, exclusion) in catalog.exclusions.enumerated() {
             if let first = exclusionNames[exclusion.name] {
-                add(.error, .duplicateName, "exclusions[\(index)].name", "exclusion '\(exclusion.name)' is already declared by exclusions[\(first)]")
+                add(.error, .duplicateName, "\(paths.exclusions[index]).name", "exclusion '\(exclusion.name)' is already declared by \(paths.exclusions[first])")
             } else {
                 exclusionNames[exclusion.name] = index
             }
         }
         return found
+    }
+}
+
+/// Where each catalog entry sits in the file (`stores[3]`). Entries too broken to load are left
+/// out of the `Catalog`, so its indices and the file's can differ; diagnostics use the file's.
+public struct CatalogFieldPaths: Sendable, Hashable {
+    public var stores: [String]
+    public var planes: [String]
+    public var exclusions: [String]
+
+    public init(stores: [String], planes: [String], exclusions: [String]) {
+        self.stores = stores
+        self.planes = planes
+        self.exclusions = exclusions
+    }
+
+    /// Paths for a catalog built in code, where every entry is at its own index.
+    public init(_ catalog: Catalog) {
+        stores = catalog.stores.indices.map { "stores[\($0)]" }
+        planes = catalog.planes.indices.map { "planes[\($0)]" }
+        exclusions = catalog.exclusions.indices.map { "exclusions[\($0)]" }
     }
 }

@@ -1,0 +1,210 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Testing
+
+/// The `lifeboat` binary as a user runs it: output, exit codes, and `serve` as a real process.
+@Suite struct CommandLineTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static let binary: URL = {
+        let candidates = [
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),
+            Bundle.main.bundleURL,
+            root.appendingPathComponent(".build/debug"),
+        ].map { $0.appendingPathComponent("lifeboat") }
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[2]
+    }()
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        process.currentDirectoryURL = root
+        var env = ProcessInfo.processInfo.environment
+        env["LIFEBOAT_CATALOG"] = nil
+        env["LIFEBOAT_API_TOKEN"] = nil
+        env.merge(environment) { $1 }
+        process.environment = env
+        let stdout = Pipe(), stderr = Pipe()
+        process.standardOutput = stdout
+        process.standardError = stderr
+        try process.run()
+        // Drain stderr concurrently so a full pipe never blocks the child.
+        nonisolated(unsafe) var errorData = Data()
+        let drained = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            errorData = stderr.fileHandleForReading.readDataToEndOfFile()
+            drained.signal()
+        }
+        let outputData = stdout.fileHandleForReading.readDataToEndOfFile()
+        drained.wait()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: outputData, as: UTF8.self),
+                      stderr: String(decoding: errorData, as: UTF8.self))
+    }
+
+    static func temporaryFile(_ contents: String, name: String = "lifeboat.yaml") throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lifeboat-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let file = directory.appendingPathComponent(name)
+        try contents.write(to: file, atomically: true, encoding: .utf8)
+        return file
+    }
+
+    @Test func helpListsEveryCommandWithAnExample() throws {
+        let help = try Self.run(["--help"])
+        #expect(help.status == 0)
+        for command in ["validate", "catalog", "plan", "serve"] {
+            #expect(help.stdout.contains(command), "--help lists \(command)")
+            let sub = try Self.run([command, "--help"])
+            #expect(sub.status == 0)
+            #expect(sub.stdout.contains("Example"), "\(command) --help has an example")
+        }
+        #expect(help.stdout.contains("Exit codes"))
+    }
+
+    @Test func validateAcceptsBothExamples() throws {
+        for example in ["examples/platform.yaml", "examples/local.yaml"] {
+            let result = try Self.run(["validate", "--catalog", example])
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.stdout.contains("\(example): valid"))
+        }
+    }
+
+    @Test func invalidCatalogExitsTwoNamingFileLineAndField() throws {
+        let file = try Self.temporaryFile("""
+        stores:
+          - name: db
+            kind: postgres
+            method: dump
+            cadence: 1h
+            priority: P0
+            rpo: 1 hour
+        """)
+        let result = try Self.run(["validate", "-c", file.path])
+        #expect(result.status == 2)
+        #expect(result.stdout.isEmpty)
+        #expect(result.stderr.contains("\(file.path):7:10: error: stores[0].rpo: bad duration"), "\(result.stderr)")
+
+        let json = try Self.run(["validate", "-c", file.path, "--json"])
+        #expect(json.status == 2)
+        let report = try #require(JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        #expect(report["valid"] as? Bool == false)
+        let errors = try #require(report["errors"] as? [[String: Any]])
+        #expect(errors.first?["line"] as? Int == 7)
+        #expect(errors.first?["field"] as? String == "stores[0].rpo")
+        #expect(errors.first?["code"] as? String == "bad_duration")
+
+        // Every command that reads the catalog refuses it the same way.
+        for command in ["catalog", "plan"] {
+            let refused = try Self.run([command, "-c", file.path])
+            #expect(refused.status == 2)
+            #expect(refused.stderr.contains(":7:10: error: stores[0].rpo"))
+        }
+    }
+
+    @Test func catalogAndPlanPrintTablesAndJSON() throws {
+        let table = try Self.run(["catalog", "-c", "examples/platform.yaml"])
+        #expect(table.status == 0)
+        #expect(table.stdout.contains("STORE"))
+        #expect(table.stdout.contains("continuous + daily at 02:00"))
+        #expect(table.stdout.contains("WireGuard private keys"))
+
+        let catalog = try Self.run(["catalog", "-c", "examples/platform.yaml", "--json"])
+        #expect(catalog.status == 0)
+        let document = try #require(JSONSerialization.jsonObject(with: Data(catalog.stdout.utf8)) as? [String: Any])
+        #expect((document["entries"] as? [Any])?.count == 10)
+
+        let plan = try Self.run(["plan", "-c", "examples/platform.yaml", "--json"])
+        #expect(plan.status == 0)
+        let sequence = try #require((JSONSerialization.jsonObject(with: Data(plan.stdout.utf8)) as? [String: Any])?["sequence"] as? [[String: Any]])
+        #expect(sequence.first?["store"] as? String == "config-as-code")
+
+        let explained = try Self.run(["plan", "-c", "examples/platform.yaml", "--explain"])
+        #expect(explained.status == 0)
+        #expect(explained.stdout.contains("2. Restore openbao  [P0, openbao]"))
+        #expect(explained.stdout.contains("before 'fleet-etcd', 'postgres': they depend on this store"))
+        #expect(explained.stdout.contains("Outside the sequence (restore_step 0): loki"))
+    }
+
+    @Test func catalogPathComesFromTheEnvironment() throws {
+        let result = try Self.run(["plan"], environment: ["LIFEBOAT_CATALOG": "examples/local.yaml"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("lifeboat-demo"))
+    }
+
+    @Test func missingCatalogAndBadUsageExitTwo() throws {
+        let missing = try Self.run(["catalog", "-c", "/nonexistent/lifeboat.yaml"])
+        #expect(missing.status == 2)
+        #expect(missing.stderr.contains("/nonexistent/lifeboat.yaml: error: (file): cannot read the catalog: no such file"))
+        let unknownOption = try Self.run(["plan", "--explian"])
+        #expect(unknownOption.status == 2)
+        #expect(unknownOption.stderr.contains("--explian"))
+        let unknownCommand = try Self.run(["restroe"])
+        #expect(unknownCommand.status == 2)
+        let badPort = try Self.run(["serve", "-c", "examples/local.yaml", "--port", "70000"])
+        #expect(badPort.status == 2)
+    }
+
+    @Test func serveAnswersThenStopsGracefullyOnSIGTERM() async throws {
+        let tokenFile = try Self.temporaryFile("cli-test-token\n", name: "token")
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = ["serve", "-c", "examples/local.yaml", "--port", "0", "--token-file", tokenFile.path]
+        process.currentDirectoryURL = Self.root
+        let stderr = Pipe()
+        process.standardError = stderr
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+
+        // Wait for the "serving … on http://127.0.0.1:PORT" line.
+        var log = ""
+        var port: Int?
+        let deadline = Date().addingTimeInterval(30)
+        while port == nil, Date() < deadline, process.isRunning {
+            let chunk = stderr.fileHandleForReading.availableData
+            log += String(decoding: chunk, as: UTF8.self)
+            if let range = log.range(of: #"http://127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
+                port = Int(log[range].split(separator: ":").last!)
+            }
+        }
+        let listening = try #require(port, "the server never said where it listens: \(log)")
+        #expect(!log.contains("cli-test-token"), "the token must never be logged")
+
+        let base = "http://127.0.0.1:\(listening)"
+        let (_, health) = try await URLSession.shared.data(from: URL(string: "\(base)/healthz")!)
+        #expect((health as? HTTPURLResponse)?.statusCode == 200)
+        let (_, anonymous) = try await URLSession.shared.data(from: URL(string: "\(base)/v1/platform/backup/catalog")!)
+        #expect((anonymous as? HTTPURLResponse)?.statusCode == 401)
+        var request = URLRequest(url: URL(string: "\(base)/v1/platform/backup/restore-plan")!)
+        request.setValue("Bearer cli-test-token", forHTTPHeaderField: "Authorization")
+        let (body, authorised) = try await URLSession.shared.data(for: request)
+        #expect((authorised as? HTTPURLResponse)?.statusCode == 200)
+        #expect(String(decoding: body, as: UTF8.self).contains("\"order\":1"))
+
+        kill(process.processIdentifier, SIGTERM)
+        let stopBy = Date().addingTimeInterval(15)
+        while process.isRunning, Date() < stopBy { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(!process.isRunning, "serve must stop on SIGTERM")
+        if !process.isRunning {
+            #expect(process.terminationReason == .exit)
+            #expect(process.terminationStatus == 0)
+        }
+    }
+
+    @Test func serveRefusesAnEmptyTokenFile() throws {
+        let tokenFile = try Self.temporaryFile("  \n", name: "token")
+        let result = try Self.run(["serve", "-c", "examples/local.yaml", "--port", "0", "--token-file", tokenFile.path])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("is empty"))
+    }
+}
