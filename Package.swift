@@ -1,7 +1,9 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-// Dependencies point one way: lifeboat (main) → LifeboatCommands → LifeboatServer → LifeboatCore.
+// Dependencies point one way:
+//   lifeboat (main) → LifeboatCommands → LifeboatServer → LifeboatCore
+//                                      → LifeboatRepository → LifeboatStorage
 let package = Package(
     name: "Lifeboat",
     platforms: [.macOS(.v14)],
@@ -13,12 +15,22 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // Catalog model, validation and the restore plan: pure values, no I/O.
         .target(name: "LifeboatCore", dependencies: [
             .product(name: "Yams", package: "Yams"),
         ]),
+        // Where repository objects live: the Backend protocol, local directory, memory.
+        .target(name: "LifeboatStorage", dependencies: [
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Test support: launchers for real servers (moto, PostgreSQL, OpenBao, etcd) that clean up by PID.
+        .target(name: "LifeboatTesting", dependencies: ["LifeboatStorage"]),
         // The read-only HTTP API.
         .target(name: "LifeboatServer", dependencies: [
             "LifeboatCore",
@@ -35,6 +47,7 @@ let package = Package(
         .executableTarget(name: "lifeboat", dependencies: ["LifeboatCommands"]),
 
         .testTarget(name: "LifeboatCoreTests", dependencies: ["LifeboatCore"]),
+        .testTarget(name: "LifeboatStorageTests", dependencies: ["LifeboatStorage", "LifeboatTesting"]),
         .testTarget(name: "LifeboatServerTests", dependencies: [
             "LifeboatServer",
             .product(name: "HummingbirdTesting", package: "hummingbird"),

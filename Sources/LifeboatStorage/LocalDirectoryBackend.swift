@@ -1,0 +1,184 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A repository in a local directory (or a mounted filesystem).
+///
+/// Writes go to a temporary file in the target directory, are fsynced, then published: with
+/// `link(2)` for create-once objects (fails atomically if the name exists) or `rename(2)` for
+/// replaceable ones; the directory is fsynced after. A crash leaves at most a `.tmp-*` file,
+/// which `list` ignores.
+public struct LocalDirectoryBackend: Backend {
+    public let root: URL
+
+    public init(root: URL) {
+        self.root = root.standardizedFileURL
+    }
+
+    public var location: String { root.path }
+
+    static let temporaryPrefix = ".tmp-"
+
+    func path(_ name: String) throws(BackendError) -> String {
+        try validateObjectName(name)
+        return root.appendingPathComponent(name).path
+    }
+
+    public func create(_ name: String, data: Data) async throws(BackendError) {
+        let target = try path(name)
+        let temporary = try writeTemporary(for: target, name: name, data: data)
+        defer { unlink(temporary) }
+        guard link(temporary, target) == 0 else {
+            let code = errno
+            if code == EEXIST { throw BackendError(.alreadyExists, object: name, "already exists") }
+            throw Self.error(code, name, "cannot publish")
+        }
+        try syncDirectory(of: target, name: name)
+    }
+
+    public func replace(_ name: String, data: Data) async throws(BackendError) {
+        let target = try path(name)
+        let temporary = try writeTemporary(for: target, name: name, data: data)
+        guard rename(temporary, target) == 0 else {
+            let code = errno
+            unlink(temporary)
+            throw Self.error(code, name, "cannot publish")
+        }
+        try syncDirectory(of: target, name: name)
+    }
+
+    public func load(_ name: String, range: Range<Int>?) async throws(BackendError) -> Data {
+        let target = try path(name)
+        let descriptor = open(target, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw Self.error(errno, name, "cannot open") }
+        defer { close(descriptor) }
+        var info = Glibc.stat()
+        guard fstat(descriptor, &info) == 0 else { throw Self.error(errno, name, "cannot stat") }
+        let size = Int(info.st_size)
+        let wanted = range ?? 0..<size
+        guard wanted.lowerBound >= 0, wanted.upperBound <= size else {
+            throw BackendError(.io, object: name, "range \(wanted) is outside the object's \(size) bytes")
+        }
+        var data = Data(count: wanted.count)
+        var done = 0
+        while done < wanted.count {
+            let count = data.withUnsafeMutableBytes { buffer in
+                pread(descriptor, buffer.baseAddress! + done, wanted.count - done, off_t(wanted.lowerBound + done))
+            }
+            if count < 0, errno == EINTR { continue }
+            guard count > 0 else {
+                throw count == 0 ? BackendError(.io, object: name, "object shrank while being read") : Self.error(errno, name, "cannot read")
+            }
+            done += count
+        }
+        return data
+    }
+
+    public func stat(_ name: String) async throws(BackendError) -> ObjectInfo? {
+        let target = try path(name)
+        var info = Glibc.stat()
+        guard statPath(target, &info) == 0 else {
+            if errno == ENOENT || errno == ENOTDIR { return nil }
+            throw Self.error(errno, name, "cannot stat")
+        }
+        return ObjectInfo(name: name, size: Int(info.st_size), modified: Self.modified(info))
+    }
+
+    public func list(prefix: String) async throws(BackendError) -> [ObjectInfo] {
+        // Walk the deepest directory the prefix names, then filter by the full prefix.
+        let directory = prefix.contains("/") ? String(prefix[..<prefix.lastIndex(of: "/")!]) : ""
+        var found: [ObjectInfo] = []
+        try walk(directory, into: &found)
+        return found.filter { $0.name.hasPrefix(prefix) }
+    }
+
+    private func walk(_ relative: String, into found: inout [ObjectInfo]) throws(BackendError) {
+        let absolute = relative.isEmpty ? root.path : root.appendingPathComponent(relative).path
+        guard let handle = opendir(absolute) else {
+            if errno == ENOENT || errno == ENOTDIR { return }
+            throw Self.error(errno, relative.isEmpty ? location : relative, "cannot list")
+        }
+        defer { closedir(handle) }
+        while let entry = readdir(handle) {
+            let entryName = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard entryName != ".", entryName != "..", !entryName.hasPrefix(Self.temporaryPrefix) else { continue }
+            let name = relative.isEmpty ? entryName : "\(relative)/\(entryName)"
+            var info = Glibc.stat()
+            guard lstat(root.appendingPathComponent(name).path, &info) == 0 else { continue }
+            if (info.st_mode & S_IFMT) == S_IFDIR {
+                try walk(name, into: &found)
+            } else if (info.st_mode & S_IFMT) == S_IFREG {
+                found.append(ObjectInfo(name: name, size: Int(info.st_size), modified: Self.modified(info)))
+            }
+        }
+    }
+
+    public func delete(_ name: String) async throws(BackendError) {
+        let target = try path(name)
+        guard unlink(target) == 0 || errno == ENOENT else { throw Self.error(errno, name, "cannot delete") }
+        try syncDirectory(of: target, name: name)
+    }
+
+    // MARK: helpers
+
+    private func writeTemporary(for target: String, name: String, data: Data) throws(BackendError) -> String {
+        let directory = (target as NSString).deletingLastPathComponent
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw BackendError(.io, object: name, "cannot create directory \(directory): \(error.localizedDescription)")
+        }
+        let temporary = "\(directory)/\(Self.temporaryPrefix)\(UInt64.random(in: 0...UInt64.max))"
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw Self.error(errno, name, "cannot create a temporary file") }
+        var failure: BackendError?
+        data.withUnsafeBytes { buffer in
+            var done = 0
+            while done < buffer.count {
+                let count = write(descriptor, buffer.baseAddress! + done, buffer.count - done)
+                if count < 0, errno == EINTR { continue }
+                guard count > 0 else {
+                    failure = Self.error(errno, name, "cannot write")
+                    return
+                }
+                done += count
+            }
+        }
+        if failure == nil, fsync(descriptor) != 0 { failure = Self.error(errno, name, "cannot fsync") }
+        close(descriptor)
+        if let failure {
+            unlink(temporary)
+            throw failure
+        }
+        return temporary
+    }
+
+    private func syncDirectory(of target: String, name: String) throws(BackendError) {
+        let directory = open((target as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard directory >= 0 else { throw Self.error(errno, name, "cannot open its directory") }
+        defer { close(directory) }
+        guard fsync(directory) == 0 else { throw Self.error(errno, name, "cannot fsync its directory") }
+    }
+
+    static func modified(_ info: Glibc.stat) -> Date {
+        Date(timeIntervalSince1970: TimeInterval(info.st_mtim.tv_sec) + TimeInterval(info.st_mtim.tv_nsec) / 1e9)
+    }
+
+    static func error(_ code: Int32, _ name: String, _ action: String) -> BackendError {
+        let reason = String(cString: strerror(code))
+        switch code {
+        case ENOENT: return BackendError(.notFound, object: name, "not found")
+        case EACCES, EPERM, EROFS: return BackendError(.permissionDenied, object: name, "\(action): \(reason)")
+        case ENOSPC, EDQUOT: return BackendError(.io, object: name, "\(action): the disk is full (\(reason))")
+        default: return BackendError(.io, object: name, "\(action): \(reason)")
+        }
+    }
+}
+
+/// stat(2); a free function because inside the backend `stat` names the protocol method.
+private func statPath(_ path: String, _ info: inout Glibc.stat) -> Int32 {
+    stat(path, &info)
+}
