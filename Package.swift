@@ -29,6 +29,14 @@ let package = Package(
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // zstd from Debian's libzstd-dev (scripts/setup installs it).
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        // The repository format: chunking, compression, encryption, keys, snapshots, verify.
+        .target(name: "LifeboatRepository", dependencies: [
+            "LifeboatStorage", "CZstd",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "CryptoExtras", package: "swift-crypto"),
+        ]),
         // Test support: launchers for real servers (moto, PostgreSQL, OpenBao, etcd) that clean up by PID.
         .target(name: "LifeboatTesting", dependencies: ["LifeboatStorage"]),
         // The read-only HTTP API.
@@ -41,12 +49,14 @@ let package = Package(
         .target(name: "LifeboatCommands", dependencies: [
             "LifeboatCore",
             "LifeboatServer",
+            "LifeboatRepository",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "lifeboat", dependencies: ["LifeboatCommands"]),
 
         .testTarget(name: "LifeboatCoreTests", dependencies: ["LifeboatCore"]),
+        .testTarget(name: "LifeboatRepositoryTests", dependencies: ["LifeboatRepository"]),
         .testTarget(name: "LifeboatStorageTests", dependencies: ["LifeboatStorage", "LifeboatTesting"]),
         .testTarget(name: "LifeboatServerTests", dependencies: [
             "LifeboatServer",

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LifeboatCore
+import LifeboatRepository
 
 /// The `lifeboat` command line: every subcommand, and how errors become exit codes.
 public struct Lifeboat: AsyncParsableCommand {
@@ -10,10 +11,13 @@ public struct Lifeboat: AsyncParsableCommand {
         discussion: """
         The catalog (lifeboat.yaml) declares the platform's stores. Lifeboat reads it from --catalog, $LIFEBOAT_CATALOG, or ./lifeboat.yaml.
 
-        Exit codes: 0 ok · 1 the operation failed · 2 usage or catalog error (see docs/exit-codes.md).
+        Exit codes: 0 ok · 1 the operation failed · 2 usage or catalog error · 3 the repository is damaged · 10 no repository at the location · 12 wrong passphrase or key shares (see docs/exit-codes.md).
         """,
         version: Lifeboat.version,
-        subcommands: [ValidateCommand.self, CatalogCommand.self, PlanCommand.self, ServeCommand.self])
+        subcommands: [
+            ValidateCommand.self, CatalogCommand.self, PlanCommand.self, ServeCommand.self,
+            RepoCommand.self, PutCommand.self, GetCommand.self, SnapshotsCommand.self, VerifyCommand.self, KeyCommand.self,
+        ])
 
     public init() {}
 
@@ -40,6 +44,9 @@ public struct Lifeboat: AsyncParsableCommand {
         case let error as CatalogError:
             printError(error.description)
             return ExitStatus.usage.rawValue
+        case let error as RepositoryError:
+            printError("lifeboat: error: \(error)")
+            return ExitStatus(error.code).rawValue
         case let failure as CommandFailure:
             printError("lifeboat: error: \(failure.message)")
             return failure.status.rawValue
@@ -64,6 +71,24 @@ public enum ExitStatus: Int32, Sendable {
     case ok = 0
     case failure = 1
     case usage = 2
+    /// The repository holds damaged or missing objects (verify found them, or a restore hit one).
+    case damaged = 3
+    /// No repository at the location given.
+    case noRepository = 10
+    /// The passphrase (or set of key shares) does not open the repository.
+    case wrongKey = 12
+}
+
+extension ExitStatus {
+    init(_ code: RepositoryError.Code) {
+        switch code {
+        case .noRepository: self = .noRepository
+        case .wrongPassphrase, .invalidShares: self = .wrongKey
+        case .corruptObject, .missingObject: self = .damaged
+        case .unknownSnapshot, .ambiguousSnapshot, .invalidArgument: self = .usage
+        case .alreadyInitialized, .unsupportedVersion, .storage: self = .failure
+        }
+    }
 }
 
 /// A command failed for a reason the user can act on.

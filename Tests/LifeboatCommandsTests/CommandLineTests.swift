@@ -19,8 +19,9 @@ import Testing
 
     struct Result {
         var status: Int32
-        var stdout: String
+        var stdoutData: Data
         var stderr: String
+        var stdout: String { String(decoding: stdoutData, as: UTF8.self) }
     }
 
     static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
@@ -30,7 +31,7 @@ import Testing
         process.currentDirectoryURL = root
         var env = ProcessInfo.processInfo.environment
         env["LIFEBOAT_CATALOG"] = nil
-        env["LIFEBOAT_API_TOKEN"] = nil
+        for name in ["LIFEBOAT_API_TOKEN", "LIFEBOAT_REPOSITORY", "LIFEBOAT_PASSWORD", "LIFEBOAT_NEW_PASSWORD"] { env[name] = nil }
         env.merge(environment) { $1 }
         process.environment = env
         let stdout = Pipe(), stderr = Pipe()
@@ -47,8 +48,7 @@ import Testing
         let outputData = stdout.fileHandleForReading.readDataToEndOfFile()
         drained.wait()
         process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: outputData, as: UTF8.self),
-                      stderr: String(decoding: errorData, as: UTF8.self))
+        return Result(status: process.terminationStatus, stdoutData: outputData, stderr: String(decoding: errorData, as: UTF8.self))
     }
 
     static func temporaryFile(_ contents: String, name: String = "lifeboat.yaml") throws -> URL {

@@ -1,0 +1,243 @@
+import Crypto
+import Foundation
+import LifeboatStorage
+
+/// What a `put` records about the artefact besides its bytes.
+public struct SnapshotDescription: Sendable {
+    public var store: String
+    public var kind: String
+    public var tags: [String]
+    public var source: [String: String]
+    public var point: String?
+
+    public init(store: String, kind: String = "artefact", tags: [String] = [], source: [String: String] = [:], point: String? = nil) {
+        self.store = store
+        self.kind = kind
+        self.tags = tags
+        self.source = source
+        self.point = point
+    }
+}
+
+/// The repository's snapshots, and those whose manifest could not be read.
+public struct SnapshotListing: Sendable {
+    public var manifests: [SnapshotManifest]
+    public var unreadable: [RepositoryError]
+}
+
+extension Repository {
+    /// How many chunks are sealed and uploaded (or downloaded) at once; bounds memory to about
+    /// this many maximum-size chunks.
+    public static let defaultParallelism = 8
+
+    // MARK: put
+
+    /// Stores the bytes `read` yields (nil at the end) as a new snapshot; returns its manifest.
+    /// Memory stays bounded whatever the input size: the chunker's buffer plus the chunks in flight.
+    public func put(
+        _ description: SnapshotDescription, parallelism: Int = Repository.defaultParallelism,
+        progress: (@Sendable (Int64) -> Void)? = nil, read: () throws -> Data?
+    ) async throws(RepositoryError) -> SnapshotManifest {
+        let started = RepositoryTime.now()
+        let known = Set(try await Self.list(backend, "data/").map { String($0.name.split(separator: "/").last!) })
+        var chunker = Chunker(parameters: config.chunker, gear: keys.gearTable)
+        var digest = SHA256()
+        var total: Int64 = 0
+        var references: [SnapshotManifest.ChunkReference?] = []
+        do {
+            try await withThrowingTaskGroup(of: (Int, SnapshotManifest.ChunkReference).self) { group in
+                var inFlight = 0
+                func submit(_ chunk: [UInt8]) async throws {
+                    if inFlight >= parallelism, let (index, reference) = try await group.next() {
+                        references[index] = reference
+                        inFlight -= 1
+                    }
+                    let index = references.count
+                    references.append(nil)
+                    group.addTask { (index, try await self.storeChunk(chunk, known: known)) }
+                    inFlight += 1
+                }
+                while let block = try read() {
+                    guard !block.isEmpty else { continue }
+                    digest.update(data: block)
+                    total += Int64(block.count)
+                    progress?(total)
+                    chunker.append(block)
+                    while let chunk = chunker.nextChunk() { try await submit(chunk) }
+                }
+                while let chunk = chunker.finish() { try await submit(chunk) }
+                for try await (index, reference) in group { references[index] = reference }
+            }
+        } catch let error as RepositoryError {
+            throw error
+        } catch {
+            throw RepositoryError(.storage, object: description.store, "reading the input failed: \(error)")
+        }
+        let manifest = SnapshotManifest(
+            version: 1, id: randomID(), store: description.store, kind: description.kind, tags: description.tags,
+            hostname: ProcessInfo.processInfo.hostName, started: started, finished: RepositoryTime.now(), source: description.source,
+            size: total, sha256: Data(digest.finalize()).hexString, chunks: references.map { $0! }, point: description.point)
+        try await writeManifest(manifest)
+        return manifest
+    }
+
+    /// Seals and uploads one chunk unless the repository has it already; returns its reference.
+    func storeChunk(_ plaintext: [UInt8], known: Set<String>) async throws(RepositoryError) -> SnapshotManifest.ChunkReference {
+        let id = keys.chunkID(for: plaintext)
+        let reference = SnapshotManifest.ChunkReference(id: id, size: plaintext.count)
+        guard !known.contains(id) else { return reference }
+        let sealed: Data
+        do {
+            sealed = try SealedObject.seal(plaintext, binding: "chunk \(id)", key: keys.dataKey, compressionLevel: Int32(config.compressionLevel))
+        } catch {
+            throw RepositoryError(.storage, object: ObjectPath.chunk(id), "cannot seal the chunk: \(error)")
+        }
+        do {
+            try await backend.create(ObjectPath.chunk(id), data: sealed)
+        } catch {
+            // Another backup stored the same content first: same id, same plaintext — deduplicated.
+            guard error.code == .alreadyExists else { throw RepositoryError(error) }
+        }
+        return reference
+    }
+
+    func writeManifest(_ manifest: SnapshotManifest) async throws(RepositoryError) {
+        let name = ObjectPath.snapshot(manifest.id)
+        do {
+            let sealed = try SealedObject.seal(try JSONEncoder.repository.encode(manifest), binding: "snapshot \(manifest.id)",
+                                               key: keys.dataKey, compressionLevel: Int32(config.compressionLevel))
+            try await backend.create(name, data: sealed)
+        } catch let error as BackendError {
+            throw RepositoryError(error)
+        } catch {
+            throw RepositoryError(.storage, object: name, "cannot write the manifest: \(error)")
+        }
+    }
+
+    // MARK: reading
+
+    /// A chunk's plaintext, checked: authenticated, decompressed, and re-hashed to its id.
+    public func loadChunk(_ reference: SnapshotManifest.ChunkReference) async throws(RepositoryError) -> Data {
+        let name = ObjectPath.chunk(reference.id)
+        let sealed = try await Self.load(backend, name)
+        let plaintext: Data
+        do {
+            plaintext = try SealedObject.open(sealed, binding: "chunk \(reference.id)", key: keys.dataKey, maximumSize: config.chunker.maximumSize)
+        } catch {
+            throw RepositoryError(.corruptObject, object: name, "the chunk is damaged (\(Self.describe(error)))")
+        }
+        guard plaintext.count == reference.size, keys.chunkID(for: plaintext) == reference.id else {
+            throw RepositoryError(.corruptObject, object: name, "the chunk's content does not match its id")
+        }
+        return plaintext
+    }
+
+    public func loadManifest(id: String) async throws(RepositoryError) -> SnapshotManifest {
+        let name = ObjectPath.snapshot(id)
+        let sealed = try await Self.load(backend, name)
+        do {
+            let plaintext = try SealedObject.open(sealed, binding: "snapshot \(id)", key: keys.dataKey, maximumSize: Self.maximumManifestSize)
+            let manifest = try JSONDecoder.repository.decode(SnapshotManifest.self, from: plaintext)
+            guard manifest.id == id else { throw RepositoryError(.corruptObject, object: name, "the manifest names another snapshot") }
+            return manifest
+        } catch let error as SealedObject.OpenFailure {
+            throw RepositoryError(.corruptObject, object: name, "the snapshot manifest is damaged (\(Self.describe(error)))")
+        } catch let error as RepositoryError {
+            throw error
+        } catch {
+            throw RepositoryError(.corruptObject, object: name, "the snapshot manifest is not valid: \(error)")
+        }
+    }
+
+    /// Every snapshot id (cheap: names only).
+    public func snapshotIDs() async throws(RepositoryError) -> [String] {
+        try await Self.list(backend, "snapshots/").map { String($0.name.dropFirst("snapshots/".count)) }
+    }
+
+    /// Every readable snapshot, oldest first; damaged manifests are reported, not fatal.
+    public func snapshots() async throws(RepositoryError) -> SnapshotListing {
+        var listing = SnapshotListing(manifests: [], unreadable: [])
+        for id in try await snapshotIDs() {
+            do {
+                listing.manifests.append(try await loadManifest(id: id))
+            } catch {
+                listing.unreadable.append(error)
+            }
+        }
+        listing.manifests.sort { ($0.finished, $0.id) < ($1.finished, $1.id) }
+        return listing
+    }
+
+    /// The snapshot a user means: a unique id prefix (4+ characters), or `latest` (optionally of one store).
+    public func resolveSnapshot(_ reference: String, store: String? = nil) async throws(RepositoryError) -> SnapshotManifest {
+        if reference == "latest" {
+            let listing = try await snapshots()
+            guard let newest = listing.manifests.last(where: { store == nil || $0.store == store }) else {
+                throw RepositoryError(.unknownSnapshot, object: store.map { "store \($0)" } ?? backend.location, "there are no snapshots yet")
+            }
+            return newest
+        }
+        guard reference.count >= 4, Data(hexString: reference.count % 2 == 0 ? reference : reference + "0") != nil else {
+            throw RepositoryError(.unknownSnapshot, object: "snapshot \(reference)", "give at least 4 hex digits of a snapshot id, or `latest`")
+        }
+        let matches = try await snapshotIDs().filter { $0.hasPrefix(reference.lowercased()) }
+        guard !matches.isEmpty else {
+            throw RepositoryError(.unknownSnapshot, object: "snapshot \(reference)", "no such snapshot; see `lifeboat snapshots`")
+        }
+        guard matches.count == 1 else {
+            throw RepositoryError(.ambiguousSnapshot, object: "snapshot \(reference)", "the prefix matches \(matches.count) snapshots; give more digits")
+        }
+        return try await loadManifest(id: matches[0])
+    }
+
+    /// Streams the snapshot's bytes to `write`, in order, each chunk verified before it is written;
+    /// the whole is checked against the manifest's size and SHA-256 at the end.
+    public func restore(
+        _ manifest: SnapshotManifest, parallelism: Int = Repository.defaultParallelism,
+        progress: (@Sendable (Int64) -> Void)? = nil, write: (Data) throws -> Void
+    ) async throws(RepositoryError) {
+        var digest = SHA256()
+        var total: Int64 = 0
+        do {
+            try await withThrowingTaskGroup(of: (Int, Data).self) { group in
+                var next = 0
+                var submitted = 0
+                var ready: [Int: Data] = [:]
+                while next < manifest.chunks.count {
+                    // Keep up to `parallelism` chunks loading ahead of the one to write next.
+                    while submitted < manifest.chunks.count, submitted < next + parallelism {
+                        let index = submitted
+                        let reference = manifest.chunks[index]
+                        group.addTask { (index, try await self.loadChunk(reference)) }
+                        submitted += 1
+                    }
+                    while ready[next] == nil, let (index, data) = try await group.next() { ready[index] = data }
+                    let data = ready.removeValue(forKey: next)!
+                    digest.update(data: data)
+                    total += Int64(data.count)
+                    try write(data)
+                    progress?(total)
+                    next += 1
+                }
+            }
+        } catch let error as RepositoryError {
+            throw error
+        } catch {
+            throw RepositoryError(.storage, object: "snapshot \(manifest.id)", "writing the output failed: \(error)")
+        }
+        guard total == manifest.size, Data(digest.finalize()).hexString == manifest.sha256 else {
+            throw RepositoryError(.corruptObject, object: ObjectPath.snapshot(manifest.id),
+                                  "the restored bytes do not match the manifest's size and SHA-256")
+        }
+    }
+
+    static func describe(_ failure: SealedObject.OpenFailure) -> String {
+        switch failure {
+        case .truncated: "truncated"
+        case .unknownVersion(let version): "unknown object format \(version)"
+        case .unknownCompression(let value): "unknown compression \(value)"
+        case .authenticationFailed: "authentication failed: altered, truncated or not this repository's"
+        case .decompressionFailed(let reason): "cannot decompress: \(reason)"
+        }
+    }
+}

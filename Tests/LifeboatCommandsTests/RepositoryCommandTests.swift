@@ -1,0 +1,209 @@
+import Foundation
+import Testing
+
+/// `repo init`, `put`, `get`, `snapshots`, `verify`, `key …` as a user runs them, exit codes included.
+@Suite struct RepositoryCommandTests {
+    typealias CLI = CommandLineTests
+
+    static func scratch() throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lifeboat-repo-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return directory
+    }
+
+    static func environment(_ repository: URL, password: String = "test passphrase") -> [String: String] {
+        ["LIFEBOAT_REPOSITORY": repository.path, "LIFEBOAT_PASSWORD": password]
+    }
+
+    static func randomFile(_ size: Int, in directory: URL, name: String = "input.bin") throws -> URL {
+        let file = directory.appendingPathComponent(name)
+        let random = try #require(FileHandle(forReadingAtPath: "/dev/urandom"))
+        try random.readData(ofLength: size).write(to: file)
+        return file
+    }
+
+    @Test func initPutGetRoundTrip() throws {
+        let directory = try Self.scratch()
+        let repository = directory.appendingPathComponent("repo")
+        let env = Self.environment(repository)
+        let created = try CLI.run(["repo", "init"], environment: env)
+        #expect(created.status == 0, "\(created.stderr)")
+        let again = try CLI.run(["repo", "init"], environment: env)
+        #expect(again.status == 1)
+        #expect(again.stderr.contains("already exists"))
+
+        let input = try Self.randomFile(2_500_000, in: directory)
+        let put = try CLI.run(["put", "dump", input.path, "--tag", "nightly", "--json"], environment: env)
+        #expect(put.status == 0, "\(put.stderr)")
+        let id = try #require((JSONSerialization.jsonObject(with: Data(put.stdout.utf8)) as? [String: String])?["id"])
+        #expect(id.count == 32)
+
+        let output = directory.appendingPathComponent("restored.bin")
+        let get = try CLI.run(["get", String(id.prefix(8)), output.path], environment: env)
+        #expect(get.status == 0, "\(get.stderr)")
+        #expect(try Data(contentsOf: output) == Data(contentsOf: input))
+
+        let latest = try CLI.run(["get", "latest", "--store", "dump"], environment: env)
+        #expect(latest.status == 0)
+        #expect(try latest.stdoutData == Data(contentsOf: input))
+
+        let list = try CLI.run(["snapshots", "--json"], environment: env)
+        let entries = try #require(JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])
+        #expect(entries.count == 1)
+        #expect(entries.first?["store"] as? String == "dump")
+        #expect(entries.first?["tags"] as? [String] == ["nightly"])
+        #expect(entries.first?["size"] as? Int == 2_500_000)
+
+        let verify = try CLI.run(["verify", "--read-data"], environment: env)
+        #expect(verify.status == 0, "\(verify.stderr)")
+        #expect(verify.stdout.contains("no problems found"))
+    }
+
+    @Test func stdinStreamsIn() throws {
+        let directory = try Self.scratch()
+        let env = Self.environment(directory.appendingPathComponent("repo"))
+        _ = try CLI.run(["repo", "init"], environment: env)
+        let input = try Self.randomFile(700_000, in: directory)
+        let process = Process()
+        process.executableURL = CLI.binary
+        process.arguments = ["put", "piped", "-"]
+        process.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
+        process.standardInput = try FileHandle(forReadingFrom: input)
+        let stdout = Pipe()
+        process.standardOutput = stdout
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let id = String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        let restored = try CLI.run(["get", id], environment: env)
+        #expect(restored.status == 0)
+        #expect(try restored.stdoutData == Data(contentsOf: input))
+    }
+
+    @Test func badInputGetsTheDocumentedExitCodes() throws {
+        let directory = try Self.scratch()
+        let repository = directory.appendingPathComponent("repo")
+        let env = Self.environment(repository)
+        let nothing = try CLI.run(["snapshots"], environment: env)
+        #expect(nothing.status == 10)
+        #expect(nothing.stderr.contains("no Lifeboat repository here"))
+
+        _ = try CLI.run(["repo", "init"], environment: env)
+        let wrong = try CLI.run(["snapshots"], environment: Self.environment(repository, password: "not it"))
+        #expect(wrong.status == 12)
+        #expect(wrong.stderr.contains("no key of this repository opens with the passphrase given"))
+        #expect(!wrong.stderr.contains("not it"), "the passphrase is never printed")
+
+        let unknown = try CLI.run(["get", "deadbeef"], environment: env)
+        #expect(unknown.status == 2)
+        #expect(unknown.stderr.contains("snapshot deadbeef: no such snapshot"))
+
+        var noPassword = env
+        noPassword["LIFEBOAT_PASSWORD"] = nil
+        let missing = try CLI.run(["snapshots"], environment: noPassword)
+        #expect(missing.status == 2)
+        #expect(missing.stderr.contains("--password-file"))
+    }
+
+    @Test func corruptChunkMakesGetAndVerifyFailWithoutWritingAFile() throws {
+        let directory = try Self.scratch()
+        let repository = directory.appendingPathComponent("repo")
+        let env = Self.environment(repository)
+        _ = try CLI.run(["repo", "init"], environment: env)
+        let input = try Self.randomFile(3_000_000, in: directory)
+        let id = try CLI.run(["put", "dump", input.path], environment: env).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+
+        // Flip a byte in the middle of one chunk file.
+        let chunks = FileManager.default.enumerator(atPath: repository.appendingPathComponent("data").path)!.compactMap { $0 as? String }.filter { $0.count > 60 }
+        let victim = repository.appendingPathComponent("data").appendingPathComponent(try #require(chunks.first))
+        var bytes = try Data(contentsOf: victim)
+        bytes[bytes.count / 2] ^= 0x55
+        try bytes.write(to: victim)
+
+        let output = directory.appendingPathComponent("out.bin")
+        let get = try CLI.run(["get", id, output.path], environment: env)
+        #expect(get.status == 3)
+        #expect(get.stderr.contains("data/"))
+        #expect(get.stderr.contains("damaged"))
+        #expect(!FileManager.default.fileExists(atPath: output.path), "no wrong file is left behind")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.contains("lifeboat-") }.isEmpty)
+
+        #expect(try CLI.run(["verify"], environment: env).status == 0, "presence check alone passes")
+        let verify = try CLI.run(["verify", "--read-data"], environment: env)
+        #expect(verify.status == 3)
+        #expect(verify.stderr.contains(victim.lastPathComponent))
+        let subset = try CLI.run(["verify", "--read-data-subset", "100%", "--json"], environment: env)
+        #expect(subset.status == 3)
+        #expect(try CLI.run(["verify", "--read-data-subset", "150%"], environment: env).status == 2)
+    }
+
+    @Test func killedPutLeavesARepositoryThatVerifies() async throws {
+        let directory = try Self.scratch()
+        let repository = directory.appendingPathComponent("repo")
+        let env = Self.environment(repository)
+        _ = try CLI.run(["repo", "init"], environment: env)
+        let kept = try Self.randomFile(1_000_000, in: directory, name: "kept.bin")
+        #expect(try CLI.run(["put", "kept", kept.path], environment: env).status == 0)
+        let big = try Self.randomFile(48_000_000, in: directory, name: "big.bin")
+
+        for delay in [0.05, 0.3, 0.8] {
+            let process = Process()
+            process.executableURL = CLI.binary
+            process.arguments = ["put", "interrupted", big.path]
+            process.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            try await Task.sleep(for: .seconds(delay))
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+
+            let verify = try CLI.run(["verify", "--read-data"], environment: env)
+            #expect(verify.status == 0, "after kill -9 at \(delay)s: \(verify.stderr)")
+            let list = try CLI.run(["snapshots", "--json"], environment: env)
+            let stores = (try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])?.compactMap { $0["store"] as? String }
+            // Either the put finished before the kill (a whole snapshot) or it is simply absent.
+            #expect(stores?.first == "kept")
+            if process.terminationReason == .uncaughtSignal, stores?.count == 2 {
+                let restored = try CLI.run(["get", "latest", "--store", "interrupted"], environment: env)
+                #expect(try restored.stdoutData == Data(contentsOf: big))
+            }
+        }
+        #expect(try CLI.run(["get", "latest", "--store", "kept", directory.appendingPathComponent("kept.out").path], environment: env).status == 0)
+        #expect(try Data(contentsOf: directory.appendingPathComponent("kept.out")) == Data(contentsOf: kept))
+    }
+
+    @Test func keyCustodyFromTheCommandLine() throws {
+        let directory = try Self.scratch()
+        let repository = directory.appendingPathComponent("repo")
+        let env = Self.environment(repository)
+        _ = try CLI.run(["repo", "init"], environment: env)
+        let input = try Self.randomFile(200_000, in: directory)
+        let id = try CLI.run(["put", "secrets", input.path], environment: env).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+
+        let split = try CLI.run(["key", "split", "--shares", "5", "--threshold", "3"], environment: env)
+        #expect(split.status == 0, "\(split.stderr)")
+        let shares = split.stdout.split(separator: "\n").map(String.init)
+        #expect(shares.count == 5)
+        #expect(shares.allSatisfy { $0.hasPrefix("lbshare1-") })
+
+        // Break glass: three shares and a new passphrase, no old passphrase at all.
+        var breakGlass = ["LIFEBOAT_REPOSITORY": repository.path, "LIFEBOAT_NEW_PASSWORD": "recovered"]
+        let tooFew = try CLI.run(["key", "combine", shares[0], shares[3]], environment: breakGlass)
+        #expect(tooFew.status == 12)
+        #expect(tooFew.stderr.contains("needs 3"))
+        let combined = try CLI.run(["key", "combine", shares[4], shares[1], shares[2]], environment: breakGlass)
+        #expect(combined.status == 0, "\(combined.stderr)")
+        breakGlass["LIFEBOAT_PASSWORD"] = "recovered"
+        let get = try CLI.run(["get", id], environment: breakGlass)
+        #expect(get.status == 0)
+        #expect(try get.stdoutData == Data(contentsOf: input))
+
+        let keys = try CLI.run(["key", "list", "--json"], environment: env)
+        #expect((try JSONSerialization.jsonObject(with: Data(keys.stdout.utf8)) as? [Any])?.count == 2)
+        var addEnv = env
+        addEnv["LIFEBOAT_NEW_PASSWORD"] = "third"
+        #expect(try CLI.run(["key", "add", "--label", "ci"], environment: addEnv).status == 0)
+    }
+}
