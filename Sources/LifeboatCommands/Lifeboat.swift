@@ -11,12 +11,13 @@ public struct Lifeboat: AsyncParsableCommand {
         discussion: """
         The catalog (lifeboat.yaml) declares the platform's stores. Lifeboat reads it from --catalog, $LIFEBOAT_CATALOG, or ./lifeboat.yaml.
 
-        Exit codes: 0 ok · 1 the operation failed · 2 usage or catalog error · 3 the repository is damaged · 10 no repository at the location · 12 wrong passphrase or key shares (see docs/exit-codes.md).
+        Exit codes: 0 ok · 1 the operation failed · 2 usage or catalog error · 3 the repository is damaged · 10 no repository at the location · 11 locked by another process · 12 wrong passphrase or key shares (see docs/exit-codes.md).
         """,
         version: Lifeboat.version,
         subcommands: [
             ValidateCommand.self, CatalogCommand.self, PlanCommand.self, ServeCommand.self,
-            RepoCommand.self, PutCommand.self, GetCommand.self, SnapshotsCommand.self, VerifyCommand.self, KeyCommand.self,
+            RepoCommand.self, PutCommand.self, GetCommand.self, SnapshotsCommand.self, VerifyCommand.self,
+            PruneCommand.self, MirrorCommand.self, KeyCommand.self,
         ])
 
     public init() {}
@@ -75,6 +76,8 @@ public enum ExitStatus: Int32, Sendable {
     case damaged = 3
     /// No repository at the location given.
     case noRepository = 10
+    /// Another process holds a conflicting repository lock (a prune while backing up, or the reverse).
+    case locked = 11
     /// The passphrase (or set of key shares) does not open the repository.
     case wrongKey = 12
 }
@@ -83,6 +86,7 @@ extension ExitStatus {
     init(_ code: RepositoryError.Code) {
         switch code {
         case .noRepository: self = .noRepository
+        case .locked: self = .locked
         case .wrongPassphrase, .invalidShares: self = .wrongKey
         case .corruptObject, .missingObject: self = .damaged
         case .unknownSnapshot, .ambiguousSnapshot, .invalidArgument: self = .usage

@@ -18,6 +18,8 @@ public struct RepositoryError: Error, Sendable, CustomStringConvertible {
         /// Shamir shares that do not recombine to this repository's key.
         case invalidShares = "invalid_shares"
         case invalidArgument = "invalid_argument"
+        /// Another process holds a conflicting lock.
+        case locked
         case storage
     }
 

@@ -34,9 +34,24 @@ extension Repository {
 
     /// Stores the bytes `read` yields (nil at the end) as a new snapshot; returns its manifest.
     /// Memory stays bounded whatever the input size: the chunker's buffer plus the chunks in flight.
+    /// Holds a shared lock, so `prune` cannot collect chunks this backup is about to reference.
     public func put(
         _ description: SnapshotDescription, parallelism: Int = Repository.defaultParallelism,
         progress: (@Sendable (Int64) -> Void)? = nil, read: () throws -> Data?
+    ) async throws(RepositoryError) -> SnapshotManifest {
+        do {
+            return try await withLock(exclusive: false, purpose: "put \(description.store)") {
+                try await putUnlocked(description, parallelism: parallelism, progress: progress, read: read)
+            }
+        } catch let error as RepositoryError {
+            throw error
+        } catch {
+            throw RepositoryError(.storage, object: description.store, "\(error)")
+        }
+    }
+
+    func putUnlocked(
+        _ description: SnapshotDescription, parallelism: Int, progress: (@Sendable (Int64) -> Void)?, read: () throws -> Data?
     ) async throws(RepositoryError) -> SnapshotManifest {
         let started = RepositoryTime.now()
         let known = Set(try await Self.list(backend, "data/").map { String($0.name.split(separator: "/").last!) })

@@ -206,4 +206,38 @@ import Testing
         addEnv["LIFEBOAT_NEW_PASSWORD"] = "third"
         #expect(try CLI.run(["key", "add", "--label", "ci"], environment: addEnv).status == 0)
     }
+
+    @Test func pruneAndMirrorFromTheCommandLine() throws {
+        let directory = try Self.scratch()
+        let repository = directory.appendingPathComponent("repo")
+        let env = Self.environment(repository)
+        _ = try CLI.run(["repo", "init"], environment: env)
+        var ids: [String] = []
+        for index in 0..<3 {
+            let input = try Self.randomFile(300_000, in: directory, name: "in\(index).bin")
+            ids.append(try CLI.run(["put", "dump", input.path], environment: env).stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        let noPolicy = try CLI.run(["prune"], environment: env)
+        #expect(noPolicy.status == 2)
+        #expect(noPolicy.stderr.contains("no retention policy"))
+
+        let mirror = directory.appendingPathComponent("offsite")
+        let copied = try CLI.run(["mirror", "--to", mirror.path, "--json"], environment: env)
+        #expect(copied.status == 0, "\(copied.stderr)")
+        #expect((try JSONSerialization.jsonObject(with: Data(copied.stdout.utf8)) as? [String: Any])?["copied_snapshots"] as? [String] != nil)
+
+        let dry = try CLI.run(["prune", "--keep-last", "1", "--grace", "0s", "--dry-run"], environment: env)
+        #expect(dry.status == 0, "\(dry.stderr)")
+        #expect(dry.stdout.contains("would remove 2 snapshots"))
+        let pruned = try CLI.run(["prune", "--keep-last", "1", "--grace", "0s", "--json"], environment: env)
+        let report = try #require(JSONSerialization.jsonObject(with: Data(pruned.stdout.utf8)) as? [String: Any])
+        #expect(Set(report["removed_snapshots"] as? [String] ?? []) == Set(ids.prefix(2)))
+        #expect(try CLI.run(["verify", "--read-data"], environment: env).status == 0)
+
+        // Mirroring after the source lost two snapshots keeps them on the mirror.
+        #expect(try CLI.run(["mirror", "--to", mirror.path], environment: env).status == 0)
+        let onMirror = try CLI.run(["snapshots", "--json"], environment: Self.environment(mirror))
+        #expect((try JSONSerialization.jsonObject(with: Data(onMirror.stdout.utf8)) as? [[String: Any]])?.count == 3)
+        #expect(try CLI.run(["verify", "--read-data"], environment: Self.environment(mirror)).status == 0)
+    }
 }

@@ -49,9 +49,8 @@ struct SnapshotsCommand: AsyncParsableCommand {
             })
         } else {
             var table = Table("ID", "STORE", "KIND", "FINISHED (UTC)", "SIZE", "TAGS")
-            let time = Date.ISO8601FormatStyle().year().month().day().time(includingFractionalSeconds: false).dateTimeSeparator(.space)
             for manifest in shown {
-                table.add(String(manifest.id.prefix(8)), manifest.store, manifest.kind, manifest.finished.formatted(time),
+                table.add(String(manifest.id.prefix(8)), manifest.store, manifest.kind, RepositoryTimeText.format(manifest.finished),
                           formatBytes(manifest.size), manifest.tags.joined(separator: ","))
             }
             print(table.render())

@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import LifeboatRepository
+import LifeboatStorage
+
+/// `lifeboat mirror --to LOCATION`
+struct MirrorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mirror",
+        abstract: "Copy snapshots to a second repository (off-site). Copy-only: never deletes there because the source lost something.",
+        discussion: """
+        The target becomes a replica: same config and keys (the same passphrases open it). Each copied object is read back from the target and compared before its snapshot's manifest is written, and a source snapshot with a damaged chunk is not propagated. With --keep-* (or --catalog) the target is pruned by that policy, and only after every upload of this run succeeded.
+
+        Example:
+          lifeboat mirror --to /mnt/offsite/lifeboat --keep-daily 30 --keep-monthly 12
+        """)
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var retention: RetentionOptions
+    @OptionGroup var output: OutputOptions
+
+    @Option(help: ArgumentHelp("The mirror: a directory (empty, or an earlier mirror of this repository).", valueName: "location"))
+    var to: String
+
+    struct Summary: Encodable {
+        var createdTarget: Bool
+        var copiedSnapshots: [String]
+        var copiedChunks: Int
+        var copiedBytes: Int64
+        var alreadyPresentSnapshots: Int
+        var prune: PruneSummary?
+
+        enum CodingKeys: String, CodingKey {
+            case createdTarget = "created_target", copiedSnapshots = "copied_snapshots", copiedChunks = "copied_chunks"
+            case copiedBytes = "copied_bytes", alreadyPresentSnapshots = "already_present_snapshots", prune
+        }
+    }
+
+    func run() async throws {
+        var targetOptions = RepositoryOptions()
+        targetOptions.repository = to
+        let target = try targetOptions.backend()
+        let repo = try await repository.open()
+        let report = try await repo.mirror(to: target, targetPolicy: try retention.policies(), grace: retention.graceInterval)
+        if output.json {
+            try printJSON(Summary(createdTarget: report.createdTarget, copiedSnapshots: report.copiedSnapshots, copiedChunks: report.copiedChunks,
+                                  copiedBytes: report.copiedBytes, alreadyPresentSnapshots: report.alreadyPresentSnapshots,
+                                  prune: report.prune.map(PruneSummary.init)))
+            return
+        }
+        print("\(report.createdTarget ? "created mirror at \(target.location); " : "")copied \(report.copiedSnapshots.count) snapshots, \(report.copiedChunks) chunks (\(formatBytes(report.copiedBytes))); \(report.alreadyPresentSnapshots) were there already")
+        if let prune = report.prune { try printPruneReport(prune, json: false) }
+    }
+}

@@ -1,0 +1,126 @@
+import ArgumentParser
+import Foundation
+import LifeboatCore
+import LifeboatRepository
+
+/// `--keep-*` flags, or per-store policies from the catalog's `retention`.
+struct RetentionOptions: ParsableArguments {
+    @Option(help: "Keep the N newest snapshots.") var keepLast: Int?
+    @Option(help: ArgumentHelp("Keep snapshots within this span of the newest (e.g. 30d).", valueName: "duration")) var keepWithin: String?
+    @Option(help: "Keep the newest snapshot of each of the last N hours.") var keepHourly: Int?
+    @Option(help: "… of each of the last N days.") var keepDaily: Int?
+    @Option(help: "… of each of the last N weeks.") var keepWeekly: Int?
+    @Option(help: "… of each of the last N months.") var keepMonthly: Int?
+    @Option(help: "… of each of the last N years.") var keepYearly: Int?
+    @Option(name: [.customShort("c"), .long], help: ArgumentHelp("Take each store's policy from this catalog's `retention`.", valueName: "path"))
+    var catalog: String?
+    @Option(help: ArgumentHelp("Collect unreferenced chunks only when older than this (e.g. 24h).", valueName: "duration"))
+    var grace = "24h"
+
+    func validate() throws {
+        for (name, value) in [("--keep-last", keepLast), ("--keep-hourly", keepHourly), ("--keep-daily", keepDaily),
+                              ("--keep-weekly", keepWeekly), ("--keep-monthly", keepMonthly), ("--keep-yearly", keepYearly)] {
+            if let value, value < 1 { throw ValidationError("\(name) must be at least 1") }
+        }
+        if let keepWithin, (try? TimeSpan(parsing: keepWithin)) == nil { throw ValidationError("--keep-within takes a duration such as 30d") }
+        if (try? TimeSpan(parsing: grace)) == nil { throw ValidationError("--grace takes a duration such as 24h") }
+    }
+
+    var flagPolicy: RetentionPolicy {
+        RetentionPolicy(keepLast: keepLast, keepWithin: keepWithin.flatMap { try? TimeSpan(parsing: $0) }.map { TimeInterval($0.seconds) },
+                        keepHourly: keepHourly, keepDaily: keepDaily, keepWeekly: keepWeekly, keepMonthly: keepMonthly, keepYearly: keepYearly)
+    }
+
+    var graceInterval: TimeInterval { TimeInterval((try? TimeSpan(parsing: grace))?.seconds ?? 86_400) }
+
+    /// The policy per store; nil when none was given at all (pruning without a policy is refused).
+    func policies() throws -> ((String) -> RetentionPolicy)? {
+        let flags = flagPolicy
+        if !flags.isEmpty { return { _ in flags } }
+        guard let catalog else { return nil }
+        let stores = try CatalogLoader.load(contentsOf: catalog).catalog.stores
+        let byStore = Dictionary(stores.compactMap { store in store.retention.map { (store.name, RetentionPolicy($0)) } }, uniquingKeysWith: { a, _ in a })
+        return { byStore[$0] ?? RetentionPolicy() }
+    }
+}
+
+extension RetentionPolicy {
+    /// The catalog's structured retention (a note alone keeps everything).
+    init(_ retention: Retention) {
+        self.init(keepLast: retention.keepLast, keepWithin: retention.keepWithin.map { TimeInterval($0.seconds) },
+                  keepHourly: retention.keepHourly, keepDaily: retention.keepDaily, keepWeekly: retention.keepWeekly,
+                  keepMonthly: retention.keepMonthly, keepYearly: retention.keepYearly)
+    }
+}
+
+struct PruneCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prune",
+        abstract: "Apply retention: remove snapshots no policy keeps, then the chunks nothing references.",
+        discussion: """
+        The newest snapshot of every store is always kept. Unreferenced chunks are collected only after the grace period, so a backup running meanwhile is never robbed; prune also takes an exclusive lock and refuses while a backup holds one (exit 11). It refuses to run while any snapshot manifest is unreadable. --dry-run shows what would go and why the rest stays.
+
+        Examples:
+          lifeboat prune --keep-daily 7 --keep-weekly 4 --dry-run
+          lifeboat prune --catalog lifeboat.yaml
+        """)
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var retention: RetentionOptions
+    @OptionGroup var output: OutputOptions
+
+    @Flag(help: "Show what would be removed; change nothing.")
+    var dryRun = false
+
+    func run() async throws {
+        guard let policy = try retention.policies() else {
+            throw CommandFailure(.usage, "no retention policy: give --keep-last/--keep-within/--keep-daily/… or --catalog")
+        }
+        let repo = try await repository.open()
+        let report = try await repo.prune(policy: policy, grace: retention.graceInterval, dryRun: dryRun)
+        try printPruneReport(report, json: output.json)
+    }
+}
+
+struct PruneSummary: Encodable {
+    var dryRun: Bool
+    var removedSnapshots: [String]
+    var keptSnapshots: [String: [String]]
+    var removedChunks: Int
+    var removedBytes: Int64
+    var chunksInGrace: Int
+
+    enum CodingKeys: String, CodingKey {
+        case dryRun = "dry_run", removedSnapshots = "removed_snapshots", keptSnapshots = "kept_snapshots"
+        case removedChunks = "removed_chunks", removedBytes = "removed_bytes", chunksInGrace = "chunks_in_grace"
+    }
+
+    init(_ report: PruneReport) {
+        dryRun = report.dryRun
+        removedSnapshots = report.removedSnapshots.map(\.id)
+        keptSnapshots = report.kept
+        removedChunks = report.removedChunks
+        removedBytes = report.removedBytes
+        chunksInGrace = report.chunksInGrace
+    }
+}
+
+func printPruneReport(_ report: PruneReport, json: Bool) throws {
+    if json {
+        try printJSON(PruneSummary(report))
+        return
+    }
+    let verb = report.dryRun ? "would remove" : "removed"
+    for manifest in report.removedSnapshots {
+        print("\(verb) snapshot \(manifest.id.prefix(8)) of \(manifest.store) (\(RepositoryTimeText.format(manifest.finished)))")
+    }
+    print("\(verb) \(report.removedSnapshots.count) snapshots and \(report.removedChunks) chunks (\(formatBytes(report.removedBytes))); kept \(report.kept.count) snapshots"
+          + (report.chunksInGrace > 0 ? "; \(report.chunksInGrace) unreferenced chunks are younger than the grace period and stay" : ""))
+}
+
+/// Times in human output: `2026-11-22 22:50:11`.
+enum RepositoryTimeText {
+    static func format(_ date: Date) -> String {
+        date.formatted(Date.ISO8601FormatStyle().year().month().day().time(includingFractionalSeconds: false).dateTimeSeparator(.space))
+    }
+}

@@ -1,0 +1,114 @@
+import Foundation
+import LifeboatStorage
+
+/// `locks/<id>` (sealed, binding `lock <id>`): who is working on the repository.
+///
+/// Backups take a shared lock, `prune` an exclusive one; each writes its lock, then looks for a
+/// conflicting one, so with a strongly consistent listing at least one of two racing processes
+/// sees the other and backs off. A lock is stale — ignored, and never blocking anyone — when it
+/// has not been refreshed for `staleAfter`, or when its holder is a process on this host that no
+/// longer exists.
+public struct RepositoryLock: Codable, Sendable, Hashable {
+    public var exclusive: Bool
+    public var hostname: String
+    public var pid: Int32
+    public var created: Date
+    public var refreshed: Date
+    /// What holds it (`put dump`, `prune`), for messages.
+    public var purpose: String
+
+    /// Refreshed every 5 minutes while held; stale after 30 without a refresh.
+    public static let refreshInterval: TimeInterval = 300
+    public static let staleAfter: TimeInterval = 1_800
+
+    public func isStale(now: Date = Date()) -> Bool {
+        if now.timeIntervalSince(refreshed) > Self.staleAfter { return true }
+        if hostname == ProcessInfo.processInfo.hostName, kill(pid, 0) != 0, errno == ESRCH { return true }
+        return false
+    }
+
+    var holder: String { "\(purpose) (pid \(pid) on \(hostname), since \(RepositoryTime.format(created)))" }
+}
+
+extension Repository {
+    /// Runs `body` holding a lock; the lock is refreshed while it runs and removed afterwards.
+    public func withLock<T>(
+        exclusive: Bool, purpose: String, _ body: () async throws -> T
+    ) async throws -> T {
+        let id = randomID()
+        let lock = RepositoryLock(exclusive: exclusive, hostname: ProcessInfo.processInfo.hostName, pid: getpid(),
+                                  created: RepositoryTime.now(), refreshed: RepositoryTime.now(), purpose: purpose)
+        try await checkConflicts(exclusive: exclusive, ignoring: nil)
+        try await writeLock(lock, id: id)
+        do {
+            // Our lock is visible now; a racing process that wrote first is visible to us.
+            try await checkConflicts(exclusive: exclusive, ignoring: id)
+        } catch {
+            try? await backend.delete(Self.lockPath(id))
+            throw error
+        }
+        let refresher = Task { [lock] in
+            var refreshed = lock
+            while !Task.isCancelled {
+                try await Task.sleep(for: .seconds(RepositoryLock.refreshInterval))
+                refreshed.refreshed = RepositoryTime.now()
+                try await writeLock(refreshed, id: id)
+            }
+        }
+        defer { refresher.cancel() }
+        do {
+            let result = try await body()
+            refresher.cancel()
+            try? await backend.delete(Self.lockPath(id))
+            return result
+        } catch {
+            refresher.cancel()
+            try? await backend.delete(Self.lockPath(id))
+            throw error
+        }
+    }
+
+    /// The locks currently held (stale ones excluded), by id.
+    public func activeLocks() async throws(RepositoryError) -> [String: RepositoryLock] {
+        var active: [String: RepositoryLock] = [:]
+        for info in try await Self.list(backend, "locks/") {
+            let id = String(info.name.dropFirst("locks/".count))
+            // A lock that cannot be read (being replaced, or damaged) counts as a shared lock while it is
+            // recent: it may hold off prune, never a backup.
+            guard let sealed = try? await backend.load(info.name),
+                  let plaintext = try? SealedObject.open(sealed, binding: "lock \(id)", key: keys.dataKey, maximumSize: 1 << 16),
+                  let lock = try? JSONDecoder.repository.decode(RepositoryLock.self, from: plaintext) else {
+                if Date().timeIntervalSince(info.modified) < RepositoryLock.staleAfter {
+                    active[id] = RepositoryLock(exclusive: false, hostname: "unknown", pid: 0, created: info.modified,
+                                                refreshed: info.modified, purpose: "an unreadable lock")
+                }
+                continue
+            }
+            if !lock.isStale() { active[id] = lock }
+        }
+        return active
+    }
+
+    func checkConflicts(exclusive: Bool, ignoring own: String?) async throws(RepositoryError) {
+        let others = try await activeLocks().filter { $0.key != own }
+        if exclusive, let (_, other) = others.min(by: { $0.value.created < $1.value.created }) {
+            throw RepositoryError(.locked, object: backend.location, "\(other.holder) is using the repository; try again when it is done")
+        }
+        if !exclusive, let other = others.values.filter(\.exclusive).min(by: { $0.created < $1.created }) {
+            throw RepositoryError(.locked, object: backend.location, "\(other.holder) holds the repository exclusively; try again when it is done")
+        }
+    }
+
+    func writeLock(_ lock: RepositoryLock, id: String) async throws(RepositoryError) {
+        do {
+            let sealed = try SealedObject.seal(try JSONEncoder.repository.encode(lock), binding: "lock \(id)", key: keys.dataKey, compressionLevel: nil)
+            try await backend.replace(Self.lockPath(id), data: sealed)
+        } catch let error as BackendError {
+            throw RepositoryError(error)
+        } catch {
+            throw RepositoryError(.storage, object: Self.lockPath(id), "cannot write the lock: \(error)")
+        }
+    }
+
+    static func lockPath(_ id: String) -> String { "locks/\(id)" }
+}
