@@ -240,4 +240,33 @@ import Testing
         #expect((try JSONSerialization.jsonObject(with: Data(onMirror.stdout.utf8)) as? [[String: Any]])?.count == 3)
         #expect(try CLI.run(["verify", "--read-data"], environment: Self.environment(mirror)).status == 0)
     }
+
+    /// 2 GiB through `put -` and `get … -`, hashed on both sides; nothing that size touches the disk but the repository.
+    @Test func multiGiBStreamRoundTrip() throws {
+        let directory = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let repository = directory.appendingPathComponent("repo")
+        let env = Self.environment(repository)
+        _ = try CLI.run(["repo", "init"], environment: env)
+        let script = """
+        set -euo pipefail
+        head -c 2147483648 /dev/urandom | tee >(sha256sum | cut -d' ' -f1 > "$DIR/in.sha") | "$LIFEBOAT" put big - > "$DIR/id"
+        sleep 0.5  # let the process substitution finish writing its hash
+        "$LIFEBOAT" get "$(cat "$DIR/id")" - | sha256sum | cut -d' ' -f1 > "$DIR/out.sha"
+        """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = ["-c", script]
+        process.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
+            .merging(["DIR": directory.path, "LIFEBOAT": CLI.binary.path]) { $1 }
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        let input = try String(contentsOf: directory.appendingPathComponent("in.sha"), encoding: .utf8)
+        let output = try String(contentsOf: directory.appendingPathComponent("out.sha"), encoding: .utf8)
+        #expect(input.count == 65)
+        #expect(input == output, "2 GiB restored byte for byte")
+        let snapshot = try CLI.run(["snapshots", "--json"], environment: env)
+        #expect((try JSONSerialization.jsonObject(with: Data(snapshot.stdout.utf8)) as? [[String: Any]])?.first?["size"] as? Int == 2_147_483_648)
+    }
 }
