@@ -16,6 +16,14 @@ public final class ServerProcess: @unchecked Sendable {
         let log = try FileHandle(forWritingTo: logFile)
         process.standardOutput = log
         process.standardError = log
+        // A child inherits the spawning thread's signal mask, and the test runner's threads block
+        // nearly every signal (SIGTERM included): servers then ignore `stop()`'s SIGTERM and die only
+        // to SIGKILL after the grace period. Spawn with an empty mask so they can shut down cleanly.
+        var empty = sigset_t()
+        var saved = sigset_t()
+        sigemptyset(&empty)
+        pthread_sigmask(SIG_SETMASK, &empty, &saved)
+        defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
         try process.run()
     }
 
