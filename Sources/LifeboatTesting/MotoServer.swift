@@ -38,7 +38,7 @@ public final class MotoServer: Sendable {
             environment: ["INITIAL_NO_AUTH_ACTION_COUNT": String(setupActionCount), "PYTHONUNBUFFERED": "1"],
             logFile: logFile)
         do {
-            try waitForLoopbackPort(port, timeout: 60, process: process)
+            try await awaitLoopbackPort(port, timeout: 60, process: process)
             let endpoint = URL(string: "http://127.0.0.1:\(port)")!
             let credentials = try await createAdminKey(endpoint: endpoint)
             let server = MotoServer(endpoint: endpoint, port: port, credentials: credentials, process: process, logFile: logFile)

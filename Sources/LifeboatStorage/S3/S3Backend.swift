@@ -12,8 +12,11 @@ public struct S3Backend: Backend {
     public let configuration: S3Configuration
     public let client: S3Client
     let logger: Logger
-    /// Remembers that the bucket exists, so a body-less 404 from HEAD can be read as "no such object".
+    /// Remembers that the bucket exists (so a body-less 404 from HEAD means "no such object") and
+    /// that its Object Lock was checked.
     let bucketCheck = BucketCheck()
+    /// Keys per ListObjectsV2 page (S3's maximum is 1,000); smaller in tests to exercise paging.
+    var listPageSize = 1000
 
     /// Validates `configuration`; makes no request.
     public init(configuration: S3Configuration, httpClient: HTTPClient? = nil, logger: Logger = Logger(label: "lifeboat.s3")) throws(BackendError) {
@@ -36,6 +39,7 @@ public struct S3Backend: Backend {
 
     public func create(_ name: String, data: Data) async throws(BackendError) {
         try validateObjectName(name)
+        try await requireObjectLockBeforeFirstWrite()
         if data.count > configuration.multipartThreshold {
             try await createMultipart(name, data: data)
             return
@@ -53,6 +57,7 @@ public struct S3Backend: Backend {
 
     public func replace(_ name: String, data: Data) async throws(BackendError) {
         try validateObjectName(name)
+        try await requireObjectLockBeforeFirstWrite()
         let response = try await send(name, S3Request(
             method: "PUT", bucket: configuration.bucket, key: key(name), headers: writeHeaders(), body: data))
         guard response.isSuccess else { throw failure(response, object: name, action: "write") }
@@ -125,7 +130,7 @@ public struct S3Backend: Backend {
         var found: [ObjectInfo] = []
         var token: String?
         repeat {
-            var query = [("list-type", "2"), ("max-keys", "1000")]
+            var query = [("list-type", "2"), ("max-keys", String(listPageSize))]
             if !requested.isEmpty { query.append(("prefix", requested)) }
             if let token { query.append(("continuation-token", token)) }
             let response = try await send(object, S3Request(method: "GET", bucket: configuration.bucket, query: query))
@@ -164,12 +169,21 @@ public struct S3Backend: Backend {
         let response = try await send(location, S3Request(method: "GET", bucket: configuration.bucket, query: [("object-lock", "")]))
         if response.isSuccess,
            S3XML.parse(response.body)?.child("ObjectLockEnabled")?.text.trimmingCharacters(in: .whitespaces) == "Enabled" {
+            await bucketCheck.markObjectLockEnabled()
             return
         }
         if response.isSuccess || response.error?.code == "ObjectLockConfigurationNotFoundError" {
             throw objectLockMissing()
         }
         throw failure(response, object: location, action: "read the Object Lock configuration of")
+    }
+
+    /// With retention configured, the first write of this backend checks the bucket once. S3 would
+    /// refuse the lock headers on its own, but moto ignores them on CreateMultipartUpload, and an
+    /// early, uniform error beats a half-finished upload.
+    func requireObjectLockBeforeFirstWrite() async throws(BackendError) {
+        guard configuration.objectLock != nil, await !bucketCheck.objectLockEnabled else { return }
+        try await checkObjectLock()
     }
 
     func objectLockMissing() -> BackendError {
@@ -188,13 +202,17 @@ public struct S3Backend: Backend {
         let ranges = stride(from: 0, to: data.count, by: partSize).map { $0..<min($0 + partSize, data.count) }
         // A 409 ConditionalRequestConflict on complete means another writer raced us; S3 asks to start over.
         for round in 1...3 {
-            let uploadID = try await initiateMultipart(name)
+            let now = Date()
+            let uploadID = try await initiateMultipart(name, now: now)
             do throws(BackendError) {
                 let parts = try await uploadParts(name, uploadID: uploadID, data: data, ranges: ranges)
                 let response = try await send(name, S3Request(
                     method: "POST", bucket: configuration.bucket, key: key(name), query: [("uploadId", uploadID)],
                     headers: [("if-none-match", "*")], body: S3XML.completeMultipartUpload(parts), errorMayArriveWith200: true))
-                if response.isSuccess { return }
+                if response.isSuccess {
+                    try await applyRetentionAfterMultipart(name, now: now)
+                    return
+                }
                 await abortMultipart(name, uploadID: uploadID)
                 if response.status == 412 {
                     try await throwAlreadyExistsUnlessOurs(name, data: data, response: response)
@@ -212,9 +230,9 @@ public struct S3Backend: Backend {
         }
     }
 
-    func initiateMultipart(_ name: String) async throws(BackendError) -> String {
+    func initiateMultipart(_ name: String, now: Date) async throws(BackendError) -> String {
         let response = try await send(name, S3Request(
-            method: "POST", bucket: configuration.bucket, key: key(name), query: [("uploads", "")], headers: writeHeaders()))
+            method: "POST", bucket: configuration.bucket, key: key(name), query: [("uploads", "")], headers: writeHeaders(now: now)))
         guard response.isSuccess else { throw failure(response, object: name, action: "start a multipart upload of") }
         guard let uploadID = S3XML.parse(response.body)?.child("UploadId")?.text, !uploadID.isEmpty else {
             throw BackendError(.io, object: name, "S3 started a multipart upload but sent no UploadId")
@@ -263,6 +281,20 @@ public struct S3Backend: Backend {
             throw BackendError(.io, object: name, "S3 accepted part \(number) but sent no ETag")
         }
         return (number, etag)
+    }
+
+    /// For servers that drop Object Lock headers on CreateMultipartUpload (moto): set the same
+    /// retention with PutObjectRetention once the object exists. Needs `s3:PutObjectRetention`.
+    func applyRetentionAfterMultipart(_ name: String, now: Date) async throws(BackendError) {
+        guard let lock = configuration.objectLock, configuration.compatibility.retentionAfterMultipartComplete else { return }
+        let until = S3Time.iso8601(now.addingTimeInterval(lock.duration))
+        let body = #"<?xml version="1.0" encoding="UTF-8"?><Retention xmlns="http://s3.amazonaws.com/doc/2006-03-01/">"#
+            + "<Mode>\(lock.mode.rawValue)</Mode><RetainUntilDate>\(until)</RetainUntilDate></Retention>"
+        let response = try await send(name, S3Request(
+            method: "PUT", bucket: configuration.bucket, key: key(name), query: [("retention", "")], body: Data(body.utf8)))
+        guard response.isSuccess else {
+            throw failure(response, object: name, action: "set the Object Lock retention (after the multipart upload) of")
+        }
     }
 
     /// Best effort: the caller is already failing with the error that matters. A left-over upload
@@ -396,8 +428,13 @@ public struct S3Backend: Backend {
     }
 }
 
-/// Whether the bucket has been seen to exist; shared by copies of one backend.
+/// What has been verified about the bucket; shared by copies of one backend.
 actor BucketCheck {
     private(set) var exists = false
+    private(set) var objectLockEnabled = false
     func markExists() { exists = true }
+    func markObjectLockEnabled() {
+        exists = true
+        objectLockEnabled = true
+    }
 }

@@ -108,12 +108,17 @@ public struct S3Client: Sendable {
     }
 
     /// One client for the process: redirects are not followed (a redirect from S3 means a wrong
-    /// region, which must surface, and following it would resend a signature for the wrong host) and
-    /// bodies are never decompressed (that would break byte ranges).
-    static let sharedHTTPClient = HTTPClient(
-        eventLoopGroup: HTTPClient.defaultEventLoopGroup,
-        configuration: HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10)), decompression: .disabled)
-    )
+    /// region, which must surface, and following it would resend a signature for the wrong host),
+    /// bodies are never decompressed (that would break byte ranges), and a failed connect fails the
+    /// attempt at once — the pool's own reconnect loop would otherwise hold every attempt at a
+    /// refused port until its deadline, while `RetryPolicy` already retries with backoff.
+    static let sharedHTTPClient: HTTPClient = {
+        var pool = HTTPClient.Configuration.ConnectionPool()
+        pool.retryConnectionEstablishment = false
+        let configuration = HTTPClient.Configuration(
+            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10)), connectionPool: pool, decompression: .disabled)
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
 
     /// `scheme://host[:port]` of the endpoint, for messages.
     public var endpointDescription: String {

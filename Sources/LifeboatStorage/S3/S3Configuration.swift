@@ -240,13 +240,19 @@ public struct Compatibility: Sendable, Hashable {
     /// both, so with this flag `list` asks for the longest `/`-free start of the key prefix
     /// (`repo` for `repo/data/`) and filters the answer itself — more keys on the wire, same result.
     public var listWithoutSlashInQuery: Bool
+    /// moto_server 5.2.1 ignores the Object Lock headers on CreateMultipartUpload (S3 applies them to
+    /// the completed object), so multipart objects end up unprotected. With this flag, a multipart
+    /// create that has retention configured also sends PutObjectRetention with the same mode and
+    /// date after completing. Harmless on S3, but needs the `s3:PutObjectRetention` permission.
+    public var retentionAfterMultipartComplete: Bool
 
-    public init(listWithoutSlashInQuery: Bool = false) {
+    public init(listWithoutSlashInQuery: Bool = false, retentionAfterMultipartComplete: Bool = false) {
         self.listWithoutSlashInQuery = listWithoutSlashInQuery
+        self.retentionAfterMultipartComplete = retentionAfterMultipartComplete
     }
 
     /// What moto_server needs.
-    public static let moto = Compatibility(listWithoutSlashInQuery: true)
+    public static let moto = Compatibility(listWithoutSlashInQuery: true, retentionAfterMultipartComplete: true)
 }
 
 /// A host and port to connect to in place of the endpoint's.
