@@ -140,8 +140,7 @@ public final class MotoServer: Sendable {
 
     /// Creates a bucket, optionally with Object Lock (which also turns versioning on).
     public func createBucket(_ name: String, objectLock: Bool = false) async throws {
-        let response = try await client().send(S3Request(
-            method: "PUT", bucket: name, headers: objectLock ? [("x-amz-bucket-object-lock-enabled", "true")] : []))
+        let response = try await client().createBucket(name, objectLockEnabled: objectLock)
         guard response.isSuccess else {
             throw ServerStartError(message: "moto could not create bucket \(name): HTTP \(response.status) \(String(decoding: response.body, as: UTF8.self).prefix(300))")
         }

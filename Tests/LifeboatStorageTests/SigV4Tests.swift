@@ -103,6 +103,14 @@ import Testing
         #expect(!signed.canonicalRequest.contains(secret) && !signed.stringToSign.contains(secret))
         #expect(!"\(Self.credentials)".contains(secret))
         #expect(!String(reflecting: Self.credentials).contains(secret))
+        // dump() walks mirrors all the way down, through the backend to its credentials.
+        var dumped = ""
+        var configuration = S3Configuration(endpoint: URL(string: "https://s3.amazonaws.com")!, region: "us-east-1",
+                                            bucket: "examplebucket", credentials: Self.credentials)
+        configuration.credentials.sessionToken = "session-token-value"
+        dump(try? S3Backend(configuration: configuration), to: &dumped)
+        #expect(dumped.contains("AKIAIOSFODNN7EXAMPLE"))
+        #expect(!dumped.contains(secret) && !dumped.contains("session-token-value"))
     }
 }
 
@@ -127,6 +135,13 @@ import Testing
         #expect(address.host == "backups.s3.eu-west-1.amazonaws.com")
         #expect(address.path == "/team/config")
         #expect(client.address(bucket: "backups", key: nil, query: [("list-type", "2")]).path == "/")
+    }
+
+    @Test func ipv6EndpointsAreBracketed() throws {
+        let client = S3Client(endpoint: try #require(URL(string: "http://[::1]:9000")), region: "us-east-1", credentials: Self.credentials)
+        let address = client.address(bucket: "backups", key: "config", query: [])
+        #expect(address.url == "http://[::1]:9000/backups/config")
+        #expect(address.host == "[::1]:9000")
     }
 
     @Test func connectToKeepsHostAndSignatureOnTheEndpoint() throws {
@@ -171,6 +186,8 @@ import Testing
             ("retention", { $0.objectLock = ObjectLockRetention(mode: .compliance, duration: 0) }),
             ("TLS", { $0.bucket = "my.backups"; $0.addressing = .virtualHost }),
             ("retry", { $0.retry.maxAttempts = 0 }),
+            ("DNS name", { $0.endpoint = URL(string: "http://127.0.0.1:9000")!; $0.addressing = .virtualHost }),
+            ("http:// endpoints only", { $0.connectTo = ConnectTarget(host: "127.0.0.1", port: 9000) }),
         ]
         for (expected, change) in cases {
             let error = try #require(throws: BackendError.self) { try S3Backend(configuration: configuration(change)) }

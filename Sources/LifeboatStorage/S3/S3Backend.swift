@@ -201,33 +201,38 @@ public struct S3Backend: Backend {
         let partSize = max(configuration.partSize, (data.count + S3Configuration.maximumParts - 1) / S3Configuration.maximumParts)
         let ranges = stride(from: 0, to: data.count, by: partSize).map { $0..<min($0 + partSize, data.count) }
         // A 409 ConditionalRequestConflict on complete means another writer raced us; S3 asks to start over.
-        for round in 1...3 {
+        let rounds = 3
+        for round in 1...rounds {
             let now = Date()
             let uploadID = try await initiateMultipart(name, now: now)
+            let response: S3Response
             do throws(BackendError) {
                 let parts = try await uploadParts(name, uploadID: uploadID, data: data, ranges: ranges)
-                let response = try await send(name, S3Request(
+                response = try await send(name, S3Request(
                     method: "POST", bucket: configuration.bucket, key: key(name), query: [("uploadId", uploadID)],
                     headers: [("if-none-match", "*")], body: S3XML.completeMultipartUpload(parts), errorMayArriveWith200: true))
-                if response.isSuccess {
-                    try await applyRetentionAfterMultipart(name, now: now)
-                    return
-                }
-                await abortMultipart(name, uploadID: uploadID)
-                if response.status == 412 {
-                    try await throwAlreadyExistsUnlessOurs(name, data: data, response: response)
-                    return
-                }
-                if response.status == 409, response.error?.code == "ConditionalRequestConflict", round < 3 {
-                    logger.debug("conditional multipart complete conflicted; starting over", metadata: ["key": .string(key(name))])
-                    continue
-                }
-                throw failure(response, object: name, action: "complete the multipart upload of")
             } catch {
                 await abortMultipart(name, uploadID: uploadID)
                 throw error
             }
+            if response.isSuccess {
+                try await applyRetentionAfterMultipart(name, now: now)
+                return
+            }
+            // A refused complete leaves the upload open (moto certainly; S3 lets it be completed
+            // again without the condition), so abort it before deciding what the refusal means.
+            await abortMultipart(name, uploadID: uploadID)
+            if response.status == 412 {
+                try await throwAlreadyExistsUnlessOurs(name, data: data, response: response)
+                return
+            }
+            if response.status == 409, response.error?.code == "ConditionalRequestConflict", round < rounds {
+                logger.debug("conditional multipart complete conflicted; starting over", metadata: ["key": .string(key(name))])
+                continue
+            }
+            throw failure(response, object: name, action: "complete the multipart upload of")
         }
+        throw BackendError(.io, object: name, "the multipart upload kept conflicting with another writer; try again")
     }
 
     func initiateMultipart(_ name: String, now: Date) async throws(BackendError) -> String {
@@ -300,13 +305,17 @@ public struct S3Backend: Backend {
     /// Best effort: the caller is already failing with the error that matters. A left-over upload
     /// is logged with its id (and is what a bucket lifecycle rule for incomplete uploads cleans up).
     func abortMultipart(_ name: String, uploadID: String) async {
-        let outcome: Result<S3Response, S3TransportError>
-        do {
-            outcome = .success(try await client.send(S3Request(
-                method: "DELETE", bucket: configuration.bucket, key: key(name), query: [("uploadId", uploadID)])))
-        } catch {
-            outcome = .failure(error)
-        }
+        let request = S3Request(method: "DELETE", bucket: configuration.bucket, key: key(name), query: [("uploadId", uploadID)])
+        // In a task of its own: when the upload failed because the caller was cancelled, the
+        // cleanup must still go out rather than be cancelled with it.
+        let client = client
+        let outcome = await Task { () -> Result<S3Response, S3TransportError> in
+            do throws(S3TransportError) {
+                return .success(try await client.send(request))
+            } catch {
+                return .failure(error)
+            }
+        }.value
         switch outcome {
         case .success(let response) where response.isSuccess || response.status == 404:
             return

@@ -138,6 +138,7 @@ public struct S3Client: Sendable {
         let scheme = endpoint.scheme?.lowercased() ?? "https"
         let defaultPort = scheme == "https" ? 443 : 80
         var host = endpoint.host ?? ""
+        if host.contains(":"), !host.hasPrefix("[") { host = "[\(host)]" } // IPv6 literal
         var path = ""
         switch (addressing, bucket) {
         case (_, nil):
@@ -151,11 +152,20 @@ public struct S3Client: Sendable {
         }
         let port = endpoint.port ?? defaultPort
         let hostHeader = port == defaultPort ? host : "\(host):\(port)"
-        let connectHost = connectTo?.host ?? host
+        var connectHost = connectTo?.host ?? host
+        if connectHost.contains(":"), !connectHost.hasPrefix("[") { connectHost = "[\(connectHost)]" }
         let connectPort = connectTo?.port ?? port
         var url = "\(scheme)://\(connectHost):\(connectPort)\(path)"
         if !query.isEmpty { url += "?" + SigV4Signer.canonicalQuery(query) }
         return Address(url: url, host: hostHeader, path: path)
+    }
+
+    /// CreateBucket, optionally with Object Lock (which also switches versioning on); outside
+    /// us-east-1 the region goes in the body as S3 requires.
+    public func createBucket(_ name: String, objectLockEnabled: Bool = false) async throws(S3TransportError) -> S3Response {
+        try await send(S3Request(
+            method: "PUT", bucket: name, headers: objectLockEnabled ? [("x-amz-bucket-object-lock-enabled", "true")] : [],
+            body: region == "us-east-1" ? Data() : S3XML.createBucketConfiguration(region: region)))
     }
 
     /// Sends `request`, retrying 5xx, 429, `SlowDown`, `RequestTimeout`, timeouts and lost connections

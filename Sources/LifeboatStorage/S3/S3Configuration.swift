@@ -95,6 +95,13 @@ public struct S3Configuration: Sendable, Hashable, CustomStringConvertible {
         guard multipartThreshold >= 1, partConcurrency >= 1 else {
             throw invalid("multipartThreshold and partConcurrency must be positive")
         }
+        if addressing == .virtualHost, Self.isAddressLiteral(host) {
+            throw invalid("virtual-host addressing needs a DNS name for the endpoint, not \(host): use path addressing (or connectTo to reach a local server)")
+        }
+        if connectTo != nil, scheme == "https" {
+            // TLS would check the certificate against the address connected to, not the endpoint's name.
+            throw invalid("connectTo works with http:// endpoints only")
+        }
         if addressing == .virtualHost, bucket.contains("."), scheme == "https" {
             // The wildcard certificate *.s3.amazonaws.com does not match `a.b.s3.amazonaws.com`.
             throw invalid("bucket \"\(bucket)\" contains '.', which breaks TLS with virtual-host addressing; use path addressing")
@@ -106,6 +113,11 @@ public struct S3Configuration: Sendable, Hashable, CustomStringConvertible {
             throw invalid("the Object Lock retention must be longer than zero (got \(objectLock.duration) s)")
         }
         try retry.validate(location: location)
+    }
+
+    /// An IPv4 or IPv6 literal, or localhost: names a bucket cannot be a subdomain of.
+    static func isAddressLiteral(_ host: String) -> Bool {
+        host == "localhost" || host.contains(":") || host.split(separator: ".").allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isNumber) }
     }
 
     static func isValidBucketName(_ name: String) -> Bool {
@@ -126,7 +138,7 @@ public enum AddressingStyle: String, Sendable, Hashable, Codable {
 }
 
 /// Access key, secret and optional session token. `description` shows the access key id only.
-public struct S3Credentials: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible {
+public struct S3Credentials: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     public var accessKeyID: String
     public var secretAccessKey: String
     public var sessionToken: String?
@@ -138,6 +150,11 @@ public struct S3Credentials: Sendable, Hashable, CustomStringConvertible, Custom
     }
 
     public var description: String { "access key \(accessKeyID)" }
+    /// `dump()` and debuggers walk the mirror; keep the secret and token out of it.
+    public var customMirror: Mirror {
+        Mirror(self, children: ["accessKeyID": accessKeyID, "secretAccessKey": "<redacted>",
+                                "sessionToken": sessionToken == nil ? "nil" : "<redacted>"])
+    }
     public var debugDescription: String { "S3Credentials(accessKeyID: \(accessKeyID), secret: <redacted>\(sessionToken == nil ? "" : ", session token: <redacted>"))" }
 
     /// Reads `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and the optional `AWS_SESSION_TOKEN`.
