@@ -219,8 +219,8 @@ public struct S3Backend: Backend {
                 try await applyRetentionAfterMultipart(name, now: now)
                 return
             }
-            // A refused complete leaves the upload open (moto certainly; S3 lets it be completed
-            // again without the condition), so abort it before deciding what the refusal means.
+            // A refused complete leaves the upload open on moto (S3's docs do not say), so abort it
+            // before deciding what the refusal means.
             await abortMultipart(name, uploadID: uploadID)
             if response.status == 412 {
                 try await throwAlreadyExistsUnlessOurs(name, data: data, response: response)
