@@ -16,6 +16,14 @@ public final class ServerProcess: @unchecked Sendable {
         let log = try FileHandle(forWritingTo: logFile)
         process.standardOutput = log
         process.standardError = log
+        // A child inherits the spawning thread's signal mask, and the test runner's threads block
+        // nearly every signal (SIGTERM included): servers then ignore `stop()`'s SIGTERM and die only
+        // to SIGKILL after the grace period. Spawn with an empty mask so they can shut down cleanly.
+        var empty = sigset_t()
+        var saved = sigset_t()
+        sigemptyset(&empty)
+        pthread_sigmask(SIG_SETMASK, &empty, &saved)
+        defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
         try process.run()
     }
 
@@ -60,19 +68,38 @@ public func waitForLoopbackPort(_ port: Int, timeout: TimeInterval, process: Ser
         if let process, !process.process.isRunning {
             throw ServerStartError(message: "\(process.name) exited with status \(process.process.terminationStatus) before listening on port \(port)")
         }
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
-        close(descriptor)
-        if connected { return }
+        if loopbackPortAccepts(port) { return }
         usleep(50_000)
     }
     throw ServerStartError(message: "nothing listened on 127.0.0.1:\(port) within \(Int(timeout)) s")
+}
+
+/// `waitForLoopbackPort` for async code: polls with `Task.sleep`, so waiting for a slow server
+/// does not hold one of the few cooperative threads that every other running test needs.
+public func awaitLoopbackPort(_ port: Int, timeout: TimeInterval, process: ServerProcess? = nil) async throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if let process, !process.process.isRunning {
+            throw ServerStartError(message: "\(process.name) exited with status \(process.process.terminationStatus) before listening on port \(port)")
+        }
+        if loopbackPortAccepts(port) { return }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    throw ServerStartError(message: "nothing listened on 127.0.0.1:\(port) within \(Int(timeout)) s")
+}
+
+/// One connect(2) to 127.0.0.1:`port`; loopback answers at once, so this does not block.
+func loopbackPortAccepts(_ port: Int) -> Bool {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard descriptor >= 0 else { return false }
+    defer { close(descriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+    }
 }
 
 public struct ServerStartError: Error, CustomStringConvertible {

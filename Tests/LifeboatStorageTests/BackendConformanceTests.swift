@@ -1,15 +1,17 @@
 import Foundation
+import LifeboatTesting
 import Testing
 @testable import LifeboatStorage
 
-/// One contract, every backend: each test runs against each implementation.
-@Suite struct BackendConformanceTests {
+/// One contract, every backend: each test runs against each implementation. The S3 kind runs on a
+/// moto_server with SigV4 checking on; each test gets its own bucket, under a prefix with a `/`.
+@Suite(.moto) struct BackendConformanceTests {
     enum Kind: String, CaseIterable, CustomTestStringConvertible {
-        case memory, localDirectory
+        case memory, localDirectory, s3
         var testDescription: String { rawValue }
     }
 
-    static func make(_ kind: Kind) throws -> any Backend {
+    static func make(_ kind: Kind) async throws -> any Backend {
         switch kind {
         case .memory:
             return MemoryBackend()
@@ -17,12 +19,17 @@ import Testing
             let root = FileManager.default.temporaryDirectory.appendingPathComponent("lifeboat-backend-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
             return LocalDirectoryBackend(root: root)
+        case .s3:
+            let server = try MotoScope.require()
+            let bucket = MotoServer.uniqueBucketName("conformance")
+            try await server.createBucket(bucket)
+            return try S3Backend(configuration: server.configuration(bucket: bucket, prefix: "lifeboat/repo"))
         }
     }
 
     @Test(arguments: Kind.allCases)
     func createIsWriteOnce(kind: Kind) async throws {
-        let backend = try Self.make(kind)
+        let backend = try await Self.make(kind)
         try await backend.create("data/ab/abc", data: Data("first".utf8))
         await #expect(throws: BackendError.self) { try await backend.create("data/ab/abc", data: Data("second".utf8)) }
         do {
@@ -36,7 +43,7 @@ import Testing
 
     @Test(arguments: Kind.allCases)
     func replaceOverwrites(kind: Kind) async throws {
-        let backend = try Self.make(kind)
+        let backend = try await Self.make(kind)
         try await backend.replace("locks/x", data: Data("one".utf8))
         try await backend.replace("locks/x", data: Data("two".utf8))
         #expect(try await backend.load("locks/x") == Data("two".utf8))
@@ -44,7 +51,7 @@ import Testing
 
     @Test(arguments: Kind.allCases)
     func loadRangeStatAndMissingObjects(kind: Kind) async throws {
-        let backend = try Self.make(kind)
+        let backend = try await Self.make(kind)
         let bytes = Data((0..<1000).map { UInt8($0 % 251) })
         try await backend.create("snapshots/s1", data: bytes)
         #expect(try await backend.load("snapshots/s1", range: 10..<20) == bytes.subdata(in: 10..<20))
@@ -65,7 +72,7 @@ import Testing
 
     @Test(arguments: Kind.allCases)
     func emptyObjectsRoundTrip(kind: Kind) async throws {
-        let backend = try Self.make(kind)
+        let backend = try await Self.make(kind)
         try await backend.create("data/00/empty", data: Data())
         #expect(try await backend.load("data/00/empty") == Data())
         #expect(try await backend.stat("data/00/empty")?.size == 0)
@@ -73,7 +80,7 @@ import Testing
 
     @Test(arguments: Kind.allCases)
     func listFiltersByPrefixAcrossDirectories(kind: Kind) async throws {
-        let backend = try Self.make(kind)
+        let backend = try await Self.make(kind)
         for name in ["data/aa/aa1", "data/aa/aa2", "data/ab/ab1", "snapshots/s1", "config"] {
             try await backend.create(name, data: Data(name.utf8))
         }
@@ -86,7 +93,7 @@ import Testing
 
     @Test(arguments: Kind.allCases)
     func deleteIsIdempotent(kind: Kind) async throws {
-        let backend = try Self.make(kind)
+        let backend = try await Self.make(kind)
         try await backend.create("locks/l1", data: Data("x".utf8))
         try await backend.delete("locks/l1")
         try await backend.delete("locks/l1")
@@ -97,7 +104,7 @@ import Testing
 
     @Test(arguments: Kind.allCases)
     func namesThatEscapeAreRefused(kind: Kind) async throws {
-        let backend = try Self.make(kind)
+        let backend = try await Self.make(kind)
         for name in ["../etc/passwd", "/abs", "data//x", "data/./x", "", "a b", "data/x/"] {
             do {
                 try await backend.create(name, data: Data())
@@ -110,7 +117,7 @@ import Testing
 
     @Test(arguments: Kind.allCases)
     func concurrentCreatesOfOneNameHaveExactlyOneWinner(kind: Kind) async throws {
-        let backend = try Self.make(kind)
+        let backend = try await Self.make(kind)
         let winners = await withTaskGroup(of: Int?.self) { group in
             for writer in 0..<16 {
                 group.addTask {

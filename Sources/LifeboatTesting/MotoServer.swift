@@ -1,0 +1,204 @@
+import Foundation
+import LifeboatStorage
+
+/// A moto_server (https://github.com/getmoto/moto) on a free loopback port with SigV4 checking on,
+/// an IAM user with an admin policy, and that user's access key — so tests exercise real signing.
+///
+/// moto checks nothing by default (wrong secrets and unsigned requests succeed). With
+/// `INITIAL_NO_AUTH_ACTION_COUNT=N` it lets the first N actions through unchecked and verifies every
+/// later request against the IAM users it knows. The launcher spends exactly those N actions on
+/// CreateUser, PutUserPolicy and CreateAccessKey, then proves a wrong secret is refused.
+public final class MotoServer: Sendable {
+    public let endpoint: URL
+    public let port: Int
+    public let region = "us-east-1"
+    /// The IAM user's key; every request after set-up must be signed with it.
+    public let credentials: S3Credentials
+    public let process: ServerProcess
+    public let logFile: URL
+
+    /// The IAM actions set-up performs before authentication switches on.
+    static let setupActionCount = 3
+
+    private init(endpoint: URL, port: Int, credentials: S3Credentials, process: ServerProcess, logFile: URL) {
+        self.endpoint = endpoint
+        self.port = port
+        self.credentials = credentials
+        self.process = process
+        self.logFile = logFile
+    }
+
+    /// Starts moto, sets up the IAM user and key, and checks that signatures are enforced.
+    public static func start() async throws -> MotoServer {
+        let (executable, arguments) = try locateMoto()
+        let port = try freeLoopbackPort()
+        let logFile = FileManager.default.temporaryDirectory.appendingPathComponent("lifeboat-moto-\(port).log")
+        let process = try ServerProcess(
+            name: "moto_server", executable: executable, arguments: arguments + ["-H", "127.0.0.1", "-p", String(port)],
+            environment: ["INITIAL_NO_AUTH_ACTION_COUNT": String(setupActionCount), "PYTHONUNBUFFERED": "1"],
+            logFile: logFile)
+        do {
+            try await awaitLoopbackPort(port, timeout: 60, process: process)
+            let endpoint = URL(string: "http://127.0.0.1:\(port)")!
+            let credentials = try await createAdminKey(endpoint: endpoint)
+            let server = MotoServer(endpoint: endpoint, port: port, credentials: credentials, process: process, logFile: logFile)
+            try await server.requireSignatureChecking()
+            return server
+        } catch {
+            process.stop()
+            let log = (try? String(contentsOf: logFile, encoding: .utf8)).map { String($0.suffix(2000)) } ?? ""
+            throw ServerStartError(message: "moto_server did not start with authentication on: \(error)\n\(log)")
+        }
+    }
+
+    /// `moto_server` on PATH, else `python3 -m moto.server` when the module imports.
+    static func locateMoto() throws -> (executable: String, arguments: [String]) {
+        if let server = findOnPath("moto_server") { return (server, []) }
+        if let python = findOnPath("python3") {
+            let probe = Process()
+            probe.executableURL = URL(fileURLWithPath: python)
+            probe.arguments = ["-c", "import moto.server"]
+            probe.standardOutput = FileHandle.nullDevice
+            probe.standardError = FileHandle.nullDevice
+            if (try? probe.run()) != nil {
+                probe.waitUntilExit()
+                if probe.terminationStatus == 0 { return (python, ["-m", "moto.server"]) }
+            }
+        }
+        throw ServerStartError(message: "moto_server is not installed: run scripts/setup (it runs `pip install \"moto[server]\"`)")
+    }
+
+    static func findOnPath(_ name: String) -> String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        for directory in path.split(separator: ":") {
+            let candidate = "\(directory)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+
+    /// The three unchecked actions. moto routes a request to IAM by the service in the credential
+    /// scope, so they are signed (with a throwaway key, since nothing checks them yet) as `iam`.
+    static func createAdminKey(endpoint: URL) async throws -> S3Credentials {
+        let bootstrap = S3Client(endpoint: endpoint, region: "us-east-1",
+                                 credentials: S3Credentials(accessKeyID: "AKIDSETUP", secretAccessKey: "unchecked"),
+                                 retry: RetryPolicy(maxAttempts: 1, requestTimeout: .seconds(30)))
+        let user = "lifeboat-tests"
+        let policy = #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#
+        _ = try await iamAction(bootstrap, ["Action": "CreateUser", "UserName": user])
+        _ = try await iamAction(bootstrap, ["Action": "PutUserPolicy", "UserName": user, "PolicyName": "admin", "PolicyDocument": policy])
+        let answer = try await iamAction(bootstrap, ["Action": "CreateAccessKey", "UserName": user])
+        guard let keyID = element("AccessKeyId", in: answer), let secret = element("SecretAccessKey", in: answer) else {
+            throw ServerStartError(message: "moto's CreateAccessKey answer holds no AccessKeyId and SecretAccessKey")
+        }
+        return S3Credentials(accessKeyID: keyID, secretAccessKey: secret)
+    }
+
+    static func iamAction(_ client: S3Client, _ parameters: [String: String]) async throws -> String {
+        var fields = parameters
+        fields["Version"] = "2010-05-08"
+        let form = fields.sorted { $0.key < $1.key }
+            .map { "\(SigV4Signer.uriEncode($0.key, encodeSlash: true))=\(SigV4Signer.uriEncode($0.value, encodeSlash: true))" }
+            .joined(separator: "&")
+        let response = try await client.send(S3Request(
+            method: "POST", headers: [("content-type", "application/x-www-form-urlencoded; charset=utf-8")],
+            body: Data(form.utf8), service: "iam"))
+        let text = String(decoding: response.body, as: UTF8.self)
+        guard response.isSuccess else {
+            throw ServerStartError(message: "moto's IAM \(parameters["Action"] ?? "") answered HTTP \(response.status): \(text.prefix(500))")
+        }
+        return text
+    }
+
+    static func element(_ name: String, in xml: String) -> String? {
+        guard let start = xml.range(of: "<\(name)>"), let end = xml.range(of: "</\(name)>", range: start.upperBound..<xml.endIndex) else { return nil }
+        return String(xml[start.upperBound..<end.lowerBound])
+    }
+
+    /// Without this, a moto that ignored INITIAL_NO_AUTH_ACTION_COUNT would let every test pass
+    /// without checking a single signature.
+    func requireSignatureChecking() async throws {
+        var wrong = credentials
+        wrong.secretAccessKey += "-wrong"
+        let response = try await client(credentials: wrong, retry: RetryPolicy(maxAttempts: 1)).send(S3Request(method: "GET"))
+        guard response.status == 403 else {
+            throw ServerStartError(message: "moto accepted a request signed with a wrong secret (HTTP \(response.status)); signature checking is off")
+        }
+    }
+
+    /// A client for this server (path-style unless asked otherwise).
+    public func client(credentials: S3Credentials? = nil, retry: RetryPolicy = RetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(50))) -> S3Client {
+        S3Client(endpoint: endpoint, region: region, credentials: credentials ?? self.credentials, retry: retry)
+    }
+
+    /// A backend configuration for `bucket` on this server, with moto's compatibility flags.
+    public func configuration(bucket: String, prefix: String = "") -> S3Configuration {
+        S3Configuration(endpoint: endpoint, region: region, bucket: bucket, prefix: prefix, credentials: credentials,
+                        retry: RetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(50), requestTimeout: .seconds(60)),
+                        compatibility: .moto)
+    }
+
+    /// Creates a bucket, optionally with Object Lock (which also turns versioning on).
+    public func createBucket(_ name: String, objectLock: Bool = false) async throws {
+        let response = try await client().createBucket(name, objectLockEnabled: objectLock)
+        guard response.isSuccess else {
+            throw ServerStartError(message: "moto could not create bucket \(name): HTTP \(response.status) \(String(decoding: response.body, as: UTF8.self).prefix(300))")
+        }
+    }
+
+    /// A fresh bucket name, unique within this server.
+    public static func uniqueBucketName(_ purpose: String) -> String {
+        let suffix = UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12)
+        return "\(purpose.lowercased().prefix(40))-\(suffix)"
+    }
+
+    public func stop() { process.stop() }
+
+    // MARK: one server per test process
+
+    private static let shared = SharedMoto()
+
+    /// Runs `body` with the process-wide server, starting it for the first user and stopping it
+    /// (by PID) when the last concurrent user is done. Suites that overlap share one moto.
+    public static func withShared<T: Sendable>(_ body: (MotoServer) async throws -> T) async throws -> T {
+        let server = try await shared.acquire()
+        do {
+            let result = try await body(server)
+            await shared.release()
+            return result
+        } catch {
+            await shared.release()
+            throw error
+        }
+    }
+}
+
+private actor SharedMoto {
+    var server: MotoServer?
+    var starting: Task<MotoServer, any Error>?
+    var users = 0
+
+    func acquire() async throws -> MotoServer {
+        users += 1
+        if let server { return server }
+        let task = starting ?? Task { try await MotoServer.start() }
+        starting = task
+        do {
+            let started = try await task.value
+            server = started
+            starting = nil
+            return started
+        } catch {
+            starting = nil
+            users -= 1
+            throw error
+        }
+    }
+
+    func release() {
+        users -= 1
+        guard users == 0, let server else { return }
+        server.stop()
+        self.server = nil
+    }
+}
