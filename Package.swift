@@ -50,6 +50,7 @@ let package = Package(
             "LifeboatCore",
             "LifeboatServer",
             "LifeboatRepository",
+            "LifeboatStorage",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -62,6 +63,6 @@ let package = Package(
             "LifeboatServer",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
-        .testTarget(name: "LifeboatCommandsTests", dependencies: ["LifeboatCommands", "lifeboat"]),
+        .testTarget(name: "LifeboatCommandsTests", dependencies: ["LifeboatCommands", "lifeboat", "LifeboatTesting"]),
     ]
 )

@@ -154,6 +154,8 @@ struct KeyCombineCommand: AsyncParsableCommand {
     @Option(name: [.customShort("r"), .customLong("repo")], help: ArgumentHelp("The repository (default: $LIFEBOAT_REPOSITORY).", valueName: "location"))
     var repositoryLocation: String?
 
+    @OptionGroup var s3: S3Options
+
     @OptionGroup var newKey: NewPassphraseOptions
     @OptionGroup var output: OutputOptions
 
@@ -161,9 +163,10 @@ struct KeyCombineCommand: AsyncParsableCommand {
     var shares: [String] = []
 
     func run() async throws {
-        var options = RepositoryOptions()
-        options.repository = repositoryLocation
-        let backend = try options.backend()
+        guard let location = repositoryLocation ?? ProcessInfo.processInfo.environment["LIFEBOAT_REPOSITORY"], !location.isEmpty else {
+            throw CommandFailure(.usage, "no repository given: pass --repo or set LIFEBOAT_REPOSITORY")
+        }
+        let backend = try makeBackend(location: location, s3: s3)
         var texts = shares
         if texts.isEmpty {
             texts = (String(data: FileHandle.standardInput.readDataToEndOfFile(), encoding: .utf8) ?? "")

@@ -22,6 +22,9 @@ struct MirrorCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The mirror: a directory (empty, or an earlier mirror of this repository).", valueName: "location"))
     var to: String
 
+    @Option(help: ArgumentHelp("S3 endpoint of the mirror, when it differs from the source's.", valueName: "url"))
+    var toEndpoint: String?
+
     struct Summary: Encodable {
         var createdTarget: Bool
         var copiedSnapshots: [String]
@@ -37,9 +40,10 @@ struct MirrorCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var targetOptions = RepositoryOptions()
-        targetOptions.repository = to
-        let target = try targetOptions.backend()
+        // The mirror inherits the S3 options (endpoint, region, SSE, Object Lock) unless --to-endpoint says otherwise.
+        var targetS3 = repository.s3
+        if let toEndpoint { targetS3.endpoint = toEndpoint }
+        let target = try makeBackend(location: to, s3: targetS3)
         let repo = try await repository.open()
         let report = try await repo.mirror(to: target, targetPolicy: try retention.policies(), grace: retention.graceInterval)
         if output.json {
