@@ -82,7 +82,7 @@ public final class MotoServer: Sendable {
     static func createAdminKey(endpoint: URL) async throws -> S3Credentials {
         let bootstrap = S3Client(endpoint: endpoint, region: "us-east-1",
                                  credentials: S3Credentials(accessKeyID: "AKIDSETUP", secretAccessKey: "unchecked"),
-                                 retry: RetryPolicy(maxAttempts: 1, requestTimeout: .seconds(30)))
+                                 retry: S3RetryPolicy(maxAttempts: 1, requestTimeout: .seconds(30)))
         let user = "lifeboat-tests"
         let policy = #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#
         _ = try await iamAction(bootstrap, ["Action": "CreateUser", "UserName": user])
@@ -120,21 +120,21 @@ public final class MotoServer: Sendable {
     func requireSignatureChecking() async throws {
         var wrong = credentials
         wrong.secretAccessKey += "-wrong"
-        let response = try await client(credentials: wrong, retry: RetryPolicy(maxAttempts: 1)).send(S3Request(method: "GET"))
+        let response = try await client(credentials: wrong, retry: S3RetryPolicy(maxAttempts: 1)).send(S3Request(method: "GET"))
         guard response.status == 403 else {
             throw ServerStartError(message: "moto accepted a request signed with a wrong secret (HTTP \(response.status)); signature checking is off")
         }
     }
 
     /// A client for this server (path-style unless asked otherwise).
-    public func client(credentials: S3Credentials? = nil, retry: RetryPolicy = RetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(50))) -> S3Client {
+    public func client(credentials: S3Credentials? = nil, retry: S3RetryPolicy = S3RetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(50))) -> S3Client {
         S3Client(endpoint: endpoint, region: region, credentials: credentials ?? self.credentials, retry: retry)
     }
 
     /// A backend configuration for `bucket` on this server, with moto's compatibility flags.
     public func configuration(bucket: String, prefix: String = "") -> S3Configuration {
         S3Configuration(endpoint: endpoint, region: region, bucket: bucket, prefix: prefix, credentials: credentials,
-                        retry: RetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(50), requestTimeout: .seconds(60)),
+                        retry: S3RetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(50), requestTimeout: .seconds(60)),
                         compatibility: .moto)
     }
 
