@@ -254,6 +254,24 @@ import Testing
         #expect(try await good.load("config") == Data("x".utf8))
     }
 
+    @Test func temporaryCredentialsWithASessionTokenWork() async throws {
+        // IAM CreateRole/PutRolePolicy and STS AssumeRole are themselves signed by our signer (as
+        // `iam` and `sts`) and checked by moto; then every S3 request carries x-amz-security-token.
+        let server = try MotoScope.require()
+        let temporary = try await server.temporaryCredentials()
+        #expect(temporary.sessionToken != nil)
+        var configuration = try await backend().configuration
+        configuration.credentials = temporary
+        let backend = try S3Backend(configuration: configuration)
+        try await backend.create("snapshots/s1", data: Data("with a token".utf8))
+        #expect(try await backend.load("snapshots/s1") == Data("with a token".utf8))
+        #expect(try await backend.list(prefix: "snapshots/").map(\.name) == ["snapshots/s1"])
+        configuration.credentials.sessionToken = "not-the-token"
+        let error = try await #require(throws: BackendError.self) { _ = try await S3Backend(configuration: configuration).load("snapshots/s1") }
+        #expect(error.code == .permissionDenied, "\(error)")
+        #expect(!error.description.contains("not-the-token") && !error.description.contains(temporary.secretAccessKey))
+    }
+
     @Test func unknownAccessKeyIsPermissionDenied() async throws {
         var configuration = try await backend().configuration
         configuration.credentials = S3Credentials(accessKeyID: "AKIANOSUCHKEY0000000", secretAccessKey: "whatever")
