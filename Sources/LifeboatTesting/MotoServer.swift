@@ -82,7 +82,7 @@ public final class MotoServer: Sendable {
     static func createAdminKey(endpoint: URL) async throws -> S3Credentials {
         let bootstrap = S3Client(endpoint: endpoint, region: "us-east-1",
                                  credentials: S3Credentials(accessKeyID: "AKIDSETUP", secretAccessKey: "unchecked"),
-                                 retry: RetryPolicy(maxAttempts: 1, requestTimeout: .seconds(30)))
+                                 retry: S3RetryPolicy(maxAttempts: 1, requestTimeout: .seconds(30)))
         let user = "lifeboat-tests"
         let policy = #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#
         _ = try await iamAction(bootstrap, ["Action": "CreateUser", "UserName": user])
@@ -94,18 +94,39 @@ public final class MotoServer: Sendable {
         return S3Credentials(accessKeyID: keyID, secretAccessKey: secret)
     }
 
-    static func iamAction(_ client: S3Client, _ parameters: [String: String]) async throws -> String {
+    /// Temporary credentials (access key, secret, session token) from STS AssumeRole on a role the
+    /// test user may assume, with the same admin policy. moto checks the token on every request.
+    public func temporaryCredentials() async throws -> S3Credentials {
+        let iam = client()
+        let role = "lifeboat-tests-\(UUID().uuidString.prefix(8).lowercased())"
+        let trust = #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}"#
+        let policy = #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#
+        let created = try await Self.iamAction(iam, ["Action": "CreateRole", "RoleName": role, "AssumeRolePolicyDocument": trust])
+        guard let arn = Self.element("Arn", in: created) else {
+            throw ServerStartError(message: "moto's CreateRole answer holds no Arn")
+        }
+        _ = try await Self.iamAction(iam, ["Action": "PutRolePolicy", "RoleName": role, "PolicyName": "admin", "PolicyDocument": policy])
+        let assumed = try await Self.iamAction(iam, ["Action": "AssumeRole", "RoleArn": arn, "RoleSessionName": "lifeboat"],
+                                               service: "sts", version: "2011-06-15")
+        guard let keyID = Self.element("AccessKeyId", in: assumed), let secret = Self.element("SecretAccessKey", in: assumed),
+              let token = Self.element("SessionToken", in: assumed) else {
+            throw ServerStartError(message: "moto's AssumeRole answer holds no complete credentials")
+        }
+        return S3Credentials(accessKeyID: keyID, secretAccessKey: secret, sessionToken: token)
+    }
+
+    static func iamAction(_ client: S3Client, _ parameters: [String: String], service: String = "iam", version: String = "2010-05-08") async throws -> String {
         var fields = parameters
-        fields["Version"] = "2010-05-08"
+        fields["Version"] = version
         let form = fields.sorted { $0.key < $1.key }
             .map { "\(SigV4Signer.uriEncode($0.key, encodeSlash: true))=\(SigV4Signer.uriEncode($0.value, encodeSlash: true))" }
             .joined(separator: "&")
         let response = try await client.send(S3Request(
             method: "POST", headers: [("content-type", "application/x-www-form-urlencoded; charset=utf-8")],
-            body: Data(form.utf8), service: "iam"))
+            body: Data(form.utf8), service: service))
         let text = String(decoding: response.body, as: UTF8.self)
         guard response.isSuccess else {
-            throw ServerStartError(message: "moto's IAM \(parameters["Action"] ?? "") answered HTTP \(response.status): \(text.prefix(500))")
+            throw ServerStartError(message: "moto's \(service.uppercased()) \(parameters["Action"] ?? "") answered HTTP \(response.status): \(text.prefix(500))")
         }
         return text
     }
@@ -120,21 +141,21 @@ public final class MotoServer: Sendable {
     func requireSignatureChecking() async throws {
         var wrong = credentials
         wrong.secretAccessKey += "-wrong"
-        let response = try await client(credentials: wrong, retry: RetryPolicy(maxAttempts: 1)).send(S3Request(method: "GET"))
+        let response = try await client(credentials: wrong, retry: S3RetryPolicy(maxAttempts: 1)).send(S3Request(method: "GET"))
         guard response.status == 403 else {
             throw ServerStartError(message: "moto accepted a request signed with a wrong secret (HTTP \(response.status)); signature checking is off")
         }
     }
 
     /// A client for this server (path-style unless asked otherwise).
-    public func client(credentials: S3Credentials? = nil, retry: RetryPolicy = RetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(50))) -> S3Client {
+    public func client(credentials: S3Credentials? = nil, retry: S3RetryPolicy = S3RetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(50))) -> S3Client {
         S3Client(endpoint: endpoint, region: region, credentials: credentials ?? self.credentials, retry: retry)
     }
 
     /// A backend configuration for `bucket` on this server, with moto's compatibility flags.
     public func configuration(bucket: String, prefix: String = "") -> S3Configuration {
         S3Configuration(endpoint: endpoint, region: region, bucket: bucket, prefix: prefix, credentials: credentials,
-                        retry: RetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(50), requestTimeout: .seconds(60)),
+                        retry: S3RetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(50), requestTimeout: .seconds(60)),
                         compatibility: .moto)
     }
 

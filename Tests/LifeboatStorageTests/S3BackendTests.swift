@@ -93,7 +93,7 @@ import Testing
     @Test func objectLockRetentionIsStampedOnEveryWrite() async throws {
         let backend = try await backend(objectLock: true) {
             Self.smallParts(&$0)
-            $0.objectLock = ObjectLockRetention(mode: .governance, duration: 3600)
+            $0.objectLock = S3ObjectLockRetention(mode: .governance, duration: 3600)
         }
         try await backend.checkObjectLock()
         let written = Date()
@@ -115,7 +115,7 @@ import Testing
         // bucket ends up with no retention at all. If this fails, moto was fixed and the flag can go.
         let backend = try await backend(objectLock: true) {
             Self.smallParts(&$0)
-            $0.objectLock = ObjectLockRetention(mode: .governance, duration: 3600)
+            $0.objectLock = S3ObjectLockRetention(mode: .governance, duration: 3600)
             $0.compatibility.retentionAfterMultipartComplete = false
         }
         try await backend.create("packs/big", data: Self.randomBytes(9 * 1024 * 1024))
@@ -125,7 +125,7 @@ import Testing
     }
 
     @Test func objectLockOnABucketWithoutLockIsAClearError() async throws {
-        let backend = try await backend(objectLock: false) { $0.objectLock = ObjectLockRetention(mode: .compliance, duration: 86_400) }
+        let backend = try await backend(objectLock: false) { $0.objectLock = S3ObjectLockRetention(mode: .compliance, duration: 86_400) }
         let checked = try await #require(throws: BackendError.self) { try await backend.checkObjectLock() }
         #expect(checked.detail.contains("does not have Object Lock enabled"))
         #expect(checked.detail.contains(backend.configuration.bucket))
@@ -134,7 +134,7 @@ import Testing
         #expect(written.detail.contains("does not have Object Lock enabled"))
         let multipart = try await self.backend(objectLock: false) {
             Self.smallParts(&$0)
-            $0.objectLock = ObjectLockRetention(mode: .governance, duration: 60)
+            $0.objectLock = S3ObjectLockRetention(mode: .governance, duration: 60)
         }
         let started = try await #require(throws: BackendError.self) { try await multipart.create("packs/big", data: Self.randomBytes(9 * 1024 * 1024)) }
         #expect(started.detail.contains("does not have Object Lock enabled"))
@@ -181,7 +181,7 @@ import Testing
     @Test func motoRejectsSlashInQueryValuesWithoutTheCompatibilityFlag() async throws {
         // moto's weakness, not S3's: a correctly signed `prefix=lifeboat%2Frepo%2F` gets a false
         // SignatureDoesNotMatch. If this starts passing, moto was fixed and the flag can go.
-        let strict = try await backend { $0.compatibility = Compatibility() }
+        let strict = try await backend { $0.compatibility = S3Compatibility() }
         try await strict.create("data/aa/a1", data: Data("x".utf8))
         let error = try await #require(throws: BackendError.self) { try await strict.list(prefix: "data/") }
         #expect(error.code == .permissionDenied)
@@ -213,7 +213,7 @@ import Testing
         var configuration = pathStyle.configuration
         configuration.endpoint = URL(string: "http://s3.amazonaws.com")!
         configuration.addressing = .virtualHost
-        configuration.connectTo = ConnectTarget(host: "127.0.0.1", port: server.port)
+        configuration.connectTo = S3ConnectTarget(host: "127.0.0.1", port: server.port)
         let virtualHost = try S3Backend(configuration: configuration)
         try await virtualHost.create("snapshots/v1", data: Data("virtual".utf8))
         #expect(try await virtualHost.load("snapshots/v1", range: 0..<4) == Data("virt".utf8))
@@ -254,6 +254,24 @@ import Testing
         #expect(try await good.load("config") == Data("x".utf8))
     }
 
+    @Test func temporaryCredentialsWithASessionTokenWork() async throws {
+        // IAM CreateRole/PutRolePolicy and STS AssumeRole are themselves signed by our signer (as
+        // `iam` and `sts`) and checked by moto; then every S3 request carries x-amz-security-token.
+        let server = try MotoScope.require()
+        let temporary = try await server.temporaryCredentials()
+        #expect(temporary.sessionToken != nil)
+        var configuration = try await backend().configuration
+        configuration.credentials = temporary
+        let backend = try S3Backend(configuration: configuration)
+        try await backend.create("snapshots/s1", data: Data("with a token".utf8))
+        #expect(try await backend.load("snapshots/s1") == Data("with a token".utf8))
+        #expect(try await backend.list(prefix: "snapshots/").map(\.name) == ["snapshots/s1"])
+        configuration.credentials.sessionToken = "not-the-token"
+        let error = try await #require(throws: BackendError.self) { _ = try await S3Backend(configuration: configuration).load("snapshots/s1") }
+        #expect(error.code == .permissionDenied, "\(error)")
+        #expect(!error.description.contains("not-the-token") && !error.description.contains(temporary.secretAccessKey))
+    }
+
     @Test func unknownAccessKeyIsPermissionDenied() async throws {
         var configuration = try await backend().configuration
         configuration.credentials = S3Credentials(accessKeyID: "AKIANOSUCHKEY0000000", secretAccessKey: "whatever")
@@ -283,7 +301,7 @@ import Testing
         let configuration = S3Configuration(
             endpoint: URL(string: "http://127.0.0.1:\(port)")!, region: "us-east-1", bucket: "backups", prefix: "repo",
             credentials: S3Credentials(accessKeyID: "AKID", secretAccessKey: "secret"),
-            retry: RetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(10), maxDelay: .milliseconds(50), requestTimeout: .seconds(30)))
+            retry: S3RetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(10), maxDelay: .milliseconds(50), requestTimeout: .seconds(30)))
         let backend = try S3Backend(configuration: configuration)
         let started = ContinuousClock.now
         let error = try await #require(throws: BackendError.self) { _ = try await backend.load("config") }

@@ -54,7 +54,7 @@ import Testing
         """#
 
     /// Starts the stand-in, runs `body` with a backend on it (bucket `fake`, no prefix), stops it by PID.
-    func withFakeS3(retry: RetryPolicy, _ body: (S3Backend, _ count: (String) async throws -> Int) async throws -> Void) async throws {
+    func withFakeS3(retry: S3RetryPolicy, _ body: (S3Backend, _ count: (String) async throws -> Int) async throws -> Void) async throws {
         let port = try freeLoopbackPort()
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("lifeboat-fake-s3-\(port).log")
         let server = try ServerProcess(name: "fake S3", executable: "/usr/bin/env", arguments: ["python3", "-c", Self.script, String(port)], logFile: log)
@@ -71,7 +71,7 @@ import Testing
         }
     }
 
-    static let quick = RetryPolicy(maxAttempts: 4, baseDelay: .milliseconds(5), maxDelay: .milliseconds(20), requestTimeout: .seconds(5))
+    static let quick = S3RetryPolicy(maxAttempts: 4, baseDelay: .milliseconds(5), maxDelay: .milliseconds(20), requestTimeout: .seconds(5))
 
     @Test func transientErrorsAreRetriedUntilTheyPass() async throws {
         try await withFakeS3(retry: Self.quick) { backend, count in
@@ -108,7 +108,7 @@ import Testing
     }
 
     @Test func aServerThatNeverAnswersTimesOutAndIsUnreachable() async throws {
-        let retry = RetryPolicy(maxAttempts: 2, baseDelay: .milliseconds(5), maxDelay: .milliseconds(10), requestTimeout: .milliseconds(300))
+        let retry = S3RetryPolicy(maxAttempts: 2, baseDelay: .milliseconds(5), maxDelay: .milliseconds(10), requestTimeout: .milliseconds(300))
         try await withFakeS3(retry: retry) { backend, count in
             let started = ContinuousClock.now
             let error = try await #require(throws: BackendError.self) { _ = try await backend.load("hang/x") }

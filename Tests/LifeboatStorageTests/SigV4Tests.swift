@@ -146,7 +146,7 @@ import Testing
 
     @Test func connectToKeepsHostAndSignatureOnTheEndpoint() throws {
         let client = S3Client(endpoint: try #require(URL(string: "http://s3.amazonaws.com")), region: "us-east-1",
-                              credentials: Self.credentials, addressing: .virtualHost, connectTo: ConnectTarget(host: "127.0.0.1", port: 5000))
+                              credentials: Self.credentials, addressing: .virtualHost, connectTo: S3ConnectTarget(host: "127.0.0.1", port: 5000))
         let address = client.address(bucket: "backups", key: "config", query: [])
         #expect(address.url == "http://127.0.0.1:5000/config")
         #expect(address.host == "backups.s3.amazonaws.com")
@@ -180,14 +180,15 @@ import Testing
             ("prefix", { $0.prefix = "team/" }),
             ("prefix", { $0.prefix = "/team" }),
             ("minimum part size", { $0.partSize = 1024 }),
+            ("5 GiB", { $0.multipartThreshold = 6 * 1024 * 1024 * 1024 }),
             ("path or query", { $0.endpoint = URL(string: "https://s3.amazonaws.com/backups")! }),
             ("http:// or https://", { $0.endpoint = URL(string: "ftp://s3.amazonaws.com")! }),
             ("region", { $0.region = "" }),
-            ("retention", { $0.objectLock = ObjectLockRetention(mode: .compliance, duration: 0) }),
+            ("retention", { $0.objectLock = S3ObjectLockRetention(mode: .compliance, duration: 0) }),
             ("TLS", { $0.bucket = "my.backups"; $0.addressing = .virtualHost }),
             ("retry", { $0.retry.maxAttempts = 0 }),
             ("DNS name", { $0.endpoint = URL(string: "http://127.0.0.1:9000")!; $0.addressing = .virtualHost }),
-            ("http:// endpoints only", { $0.connectTo = ConnectTarget(host: "127.0.0.1", port: 9000) }),
+            ("http:// endpoints only", { $0.connectTo = S3ConnectTarget(host: "127.0.0.1", port: 9000) }),
         ]
         for (expected, change) in cases {
             let error = try #require(throws: BackendError.self) { try S3Backend(configuration: configuration(change)) }
@@ -208,20 +209,20 @@ import Testing
 
     @Test func objectLockHeadersCarryModeAndRetainUntilDate() {
         let now = Date(timeIntervalSince1970: 1_700_000_000) // 2023-11-14T22:13:20Z
-        let headers = ObjectLockRetention(mode: .compliance, duration: 86_400).headers(now: now)
+        let headers = S3ObjectLockRetention(mode: .compliance, duration: 86_400).headers(now: now)
         #expect(headers.map(\.0) == ["x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date"])
         #expect(headers.map(\.1) == ["COMPLIANCE", "2023-11-15T22:13:20Z"])
     }
 
     @Test func encryptionHeaders() {
-        #expect(ServerSideEncryption.s3.headers.map(\.1) == ["AES256"])
-        #expect(ServerSideEncryption.kms(keyID: "arn:aws:kms:k").headers.map(\.0)
+        #expect(S3ServerSideEncryption.s3.headers.map(\.1) == ["AES256"])
+        #expect(S3ServerSideEncryption.kms(keyID: "arn:aws:kms:k").headers.map(\.0)
             == ["x-amz-server-side-encryption", "x-amz-server-side-encryption-aws-kms-key-id"])
-        #expect(ServerSideEncryption.kms(keyID: nil).headers.count == 1)
+        #expect(S3ServerSideEncryption.kms(keyID: nil).headers.count == 1)
     }
 
     @Test func backoffIsJitteredAndCapped() {
-        let policy = RetryPolicy(maxAttempts: 10, baseDelay: .milliseconds(100), maxDelay: .seconds(1))
+        let policy = S3RetryPolicy(maxAttempts: 10, baseDelay: .milliseconds(100), maxDelay: .seconds(1))
         for retry in 0..<10 {
             let cap = min(Duration.milliseconds(100) * (1 << retry), .seconds(1))
             let delays = (0..<50).map { _ in policy.delay(beforeRetry: retry) }

@@ -81,15 +81,15 @@ public struct S3TransportError: Error, Sendable, CustomStringConvertible {
 public struct S3Client: Sendable {
     public let endpoint: URL
     public let region: String
-    public let addressing: AddressingStyle
-    public let retry: RetryPolicy
-    public let connectTo: ConnectTarget?
+    public let addressing: S3AddressingStyle
+    public let retry: S3RetryPolicy
+    public let connectTo: S3ConnectTarget?
     let credentials: S3Credentials
     let httpClient: HTTPClient
     let logger: Logger
 
-    public init(endpoint: URL, region: String, credentials: S3Credentials, addressing: AddressingStyle = .path,
-                retry: RetryPolicy = RetryPolicy(), connectTo: ConnectTarget? = nil,
+    public init(endpoint: URL, region: String, credentials: S3Credentials, addressing: S3AddressingStyle = .path,
+                retry: S3RetryPolicy = S3RetryPolicy(), connectTo: S3ConnectTarget? = nil,
                 httpClient: HTTPClient? = nil, logger: Logger = Logger(label: "lifeboat.s3")) {
         self.endpoint = endpoint
         self.region = region
@@ -111,7 +111,7 @@ public struct S3Client: Sendable {
     /// region, which must surface, and following it would resend a signature for the wrong host),
     /// bodies are never decompressed (that would break byte ranges), and a failed connect fails the
     /// attempt at once — the pool's own reconnect loop would otherwise hold every attempt at a
-    /// refused port until its deadline, while `RetryPolicy` already retries with backoff.
+    /// refused port until its deadline, while `S3RetryPolicy` already retries with backoff.
     static let sharedHTTPClient: HTTPClient = {
         var pool = HTTPClient.Configuration.ConnectionPool()
         pool.retryConnectionEstablishment = false

@@ -9,33 +9,34 @@ public struct S3Configuration: Sendable, Hashable, CustomStringConvertible {
     public var bucket: String
     /// Objects live under `prefix/` in the bucket; empty means the bucket root. No leading or trailing `/`.
     public var prefix: String
-    public var addressing: AddressingStyle
+    public var addressing: S3AddressingStyle
     public var credentials: S3Credentials
-    public var serverSideEncryption: ServerSideEncryption?
+    public var serverSideEncryption: S3ServerSideEncryption?
     /// Retention applied to every object written; the bucket must have Object Lock enabled.
-    public var objectLock: ObjectLockRetention?
+    public var objectLock: S3ObjectLockRetention?
     /// Objects larger than this are sent as a multipart upload.
     public var multipartThreshold: Int
     /// Size of each multipart part (at least 5 MiB, S3's minimum for all but the last part).
     public var partSize: Int
     /// Parts sent at once during a multipart upload.
     public var partConcurrency: Int
-    public var retry: RetryPolicy
-    public var compatibility: Compatibility
+    public var retry: S3RetryPolicy
+    public var compatibility: S3Compatibility
     /// Connect to this host and port instead of the one the endpoint (or virtual host) names, while
     /// `Host` and the signature still name the endpoint — like curl's `--connect-to`. For pinning an
     /// address, or for testing virtual-host addressing against a local emulator.
-    public var connectTo: ConnectTarget?
+    public var connectTo: S3ConnectTarget?
 
     public static let minimumPartSize = 5 * 1024 * 1024
     public static let maximumParts = 10_000
+    public static let maximumSinglePut = 5 * 1024 * 1024 * 1024
 
     public init(
         endpoint: URL, region: String, bucket: String, prefix: String = "",
-        addressing: AddressingStyle = .path, credentials: S3Credentials,
-        serverSideEncryption: ServerSideEncryption? = nil, objectLock: ObjectLockRetention? = nil,
+        addressing: S3AddressingStyle = .path, credentials: S3Credentials,
+        serverSideEncryption: S3ServerSideEncryption? = nil, objectLock: S3ObjectLockRetention? = nil,
         multipartThreshold: Int = 64 * 1024 * 1024, partSize: Int = 16 * 1024 * 1024, partConcurrency: Int = 4,
-        retry: RetryPolicy = RetryPolicy(), compatibility: Compatibility = Compatibility(), connectTo: ConnectTarget? = nil
+        retry: S3RetryPolicy = S3RetryPolicy(), compatibility: S3Compatibility = S3Compatibility(), connectTo: S3ConnectTarget? = nil
     ) {
         self.endpoint = endpoint
         self.region = region
@@ -95,6 +96,9 @@ public struct S3Configuration: Sendable, Hashable, CustomStringConvertible {
         guard multipartThreshold >= 1, partConcurrency >= 1 else {
             throw invalid("multipartThreshold and partConcurrency must be positive")
         }
+        guard multipartThreshold <= Self.maximumSinglePut else {
+            throw invalid("multipartThreshold \(multipartThreshold) is above 5 GiB, the largest object S3 accepts in one PUT")
+        }
         if addressing == .virtualHost, Self.isAddressLiteral(host) {
             throw invalid("virtual-host addressing needs a DNS name for the endpoint, not \(host): use path addressing (or connectTo to reach a local server)")
         }
@@ -130,7 +134,7 @@ public struct S3Configuration: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// How the bucket is named in a request.
-public enum AddressingStyle: String, Sendable, Hashable, Codable {
+public enum S3AddressingStyle: String, Sendable, Hashable, Codable {
     /// `endpoint/bucket/key`: MinIO, moto, most S3-compatible stores.
     case path
     /// `bucket.endpoint/key`: AWS's preferred style.
@@ -170,7 +174,7 @@ public struct S3Credentials: Sendable, Hashable, CustomStringConvertible, Custom
 }
 
 /// Server-side encryption requested on every object written.
-public enum ServerSideEncryption: Sendable, Hashable {
+public enum S3ServerSideEncryption: Sendable, Hashable {
     /// SSE-S3: `x-amz-server-side-encryption: AES256`.
     case s3
     /// SSE-KMS with the given key, or the bucket's default key when nil.
@@ -189,7 +193,7 @@ public enum ServerSideEncryption: Sendable, Hashable {
 }
 
 /// Object Lock retention stamped on every object written: mode plus how long from the write.
-public struct ObjectLockRetention: Sendable, Hashable {
+public struct S3ObjectLockRetention: Sendable, Hashable {
     public enum Mode: String, Sendable, Hashable, Codable {
         /// Can be shortened or bypassed by users holding `s3:BypassGovernanceRetention`.
         case governance = "GOVERNANCE"
@@ -215,7 +219,7 @@ public struct ObjectLockRetention: Sendable, Hashable {
 
 /// When a request fails in a way worth retrying (5xx, 429, SlowDown, timeouts, resets), how often
 /// and how long to wait: exponential backoff with full jitter, capped.
-public struct RetryPolicy: Sendable, Hashable {
+public struct S3RetryPolicy: Sendable, Hashable {
     /// Attempts in total, the first one included.
     public var maxAttempts: Int
     public var baseDelay: Duration
@@ -250,7 +254,7 @@ public struct RetryPolicy: Sendable, Hashable {
 
 /// Workarounds for S3-compatible servers that differ from S3. All off by default; each keeps the
 /// requests valid for real S3, so turning one on against S3 costs efficiency, never correctness.
-public struct Compatibility: Sendable, Hashable {
+public struct S3Compatibility: Sendable, Hashable {
     /// moto_server 5.2.1 with authentication on answers `SignatureDoesNotMatch` to any request whose
     /// query holds a value with `/` (`prefix=repo/data/`), even from aws-cli: its web layer turns `%2F`
     /// back into `/` before it recomputes the signature, while S3 signs `%2F`. No signature satisfies
@@ -269,11 +273,11 @@ public struct Compatibility: Sendable, Hashable {
     }
 
     /// What moto_server needs.
-    public static let moto = Compatibility(listWithoutSlashInQuery: true, retentionAfterMultipartComplete: true)
+    public static let moto = S3Compatibility(listWithoutSlashInQuery: true, retentionAfterMultipartComplete: true)
 }
 
 /// A host and port to connect to in place of the endpoint's.
-public struct ConnectTarget: Sendable, Hashable {
+public struct S3ConnectTarget: Sendable, Hashable {
     public var host: String
     public var port: Int
 
