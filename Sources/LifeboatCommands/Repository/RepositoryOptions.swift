@@ -62,7 +62,7 @@ struct S3Options: ParsableArguments {
     var region: String?
 
     @Option(help: "S3 addressing: path or virtual (default: path with --endpoint, virtual on AWS).")
-    var s3Addressing: AddressingStyle?
+    var s3Addressing: S3AddressingStyle?
 
     @Option(help: "Server-side encryption on every object: s3 (AES256) or kms.")
     var sse: String?
@@ -71,7 +71,7 @@ struct S3Options: ParsableArguments {
     var sseKmsKeyId: String?
 
     @Option(help: "Object Lock mode on every object written: governance or compliance (the bucket must have Object Lock enabled).")
-    var objectLock: ObjectLockRetention.Mode?
+    var objectLock: S3ObjectLockRetention.Mode?
 
     @Option(help: "Object Lock retention in days, with --object-lock.")
     var objectLockDays = 30
@@ -87,7 +87,7 @@ struct S3Options: ParsableArguments {
             throw CommandFailure(.usage, "--endpoint must be an http(s) URL")
         }
         let custom = endpoint != nil || environment["LIFEBOAT_S3_ENDPOINT"] != nil
-        var sseSetting: ServerSideEncryption?
+        var sseSetting: S3ServerSideEncryption?
         switch sse {
         case nil: sseSetting = nil
         case "s3", "AES256": sseSetting = .s3
@@ -98,13 +98,13 @@ struct S3Options: ParsableArguments {
             endpoint: endpointURL, region: region, bucket: bucket, prefix: prefix,
             addressing: s3Addressing ?? (custom ? .path : .virtualHost), credentials: try S3Credentials.fromEnvironment(),
             serverSideEncryption: sseSetting,
-            objectLock: objectLock.map { ObjectLockRetention(mode: $0, duration: TimeInterval(objectLockDays) * 86_400) },
-            compatibility: Compatibility(listWithoutSlashInQuery: s3MotoCompatibility, retentionAfterMultipartComplete: s3MotoCompatibility))
+            objectLock: objectLock.map { S3ObjectLockRetention(mode: $0, duration: TimeInterval(objectLockDays) * 86_400) },
+            compatibility: S3Compatibility(listWithoutSlashInQuery: s3MotoCompatibility, retentionAfterMultipartComplete: s3MotoCompatibility))
     }
 }
 
-extension AddressingStyle: ExpressibleByArgument {}
-extension ObjectLockRetention.Mode: ExpressibleByArgument {
+extension S3AddressingStyle: ExpressibleByArgument {}
+extension S3ObjectLockRetention.Mode: ExpressibleByArgument {
     public init?(argument: String) { self.init(rawValue: argument.uppercased()) }
 }
 
