@@ -56,8 +56,8 @@ let package = Package(
         ]),
         .executableTarget(name: "lifeboat", dependencies: ["LifeboatCommands"]),
 
-        .testTarget(name: "LifeboatCoreTests", dependencies: ["LifeboatCore"]),
-        .testTarget(name: "LifeboatRepositoryTests", dependencies: ["LifeboatRepository"]),
+        .testTarget(name: "LifeboatCoreTests", dependencies: ["LifeboatCore", "LifeboatTesting"]),
+        .testTarget(name: "LifeboatRepositoryTests", dependencies: ["LifeboatRepository", "LifeboatTesting"]),
         .testTarget(name: "LifeboatStorageTests", dependencies: ["LifeboatStorage", "LifeboatTesting"]),
         .testTarget(name: "LifeboatServerTests", dependencies: [
             "LifeboatServer",

@@ -89,6 +89,18 @@ extension Repository {
         return active
     }
 
+    /// Deletes lock objects that are stale (their holder died or stopped refreshing); returns how many.
+    /// Only prune does this, under its exclusive lock, so a lock being written right now is never among them.
+    func removeStaleLocks() async throws(RepositoryError) -> Int {
+        let active = try await activeLocks()
+        var removed = 0
+        for info in try await Self.list(backend, "locks/") where active[String(info.name.dropFirst("locks/".count))] == nil {
+            do { try await backend.delete(info.name) } catch { throw RepositoryError(error) }
+            removed += 1
+        }
+        return removed
+    }
+
     func checkConflicts(exclusive: Bool, ignoring own: String?) async throws(RepositoryError) {
         let others = try await activeLocks().filter { $0.key != own }
         if exclusive, let (_, other) = others.min(by: { $0.value.created < $1.value.created }) {

@@ -11,6 +11,8 @@ public struct PruneReport: Sendable {
     public var removedBytes: Int64 = 0
     /// Unreferenced chunks younger than the grace period: possibly a running backup's; left alone.
     public var chunksInGrace = 0
+    /// Lock objects left by processes that died or stopped refreshing them.
+    public var removedStaleLocks = 0
 }
 
 extension Repository {
@@ -25,7 +27,9 @@ extension Repository {
     ) async throws -> PruneReport {
         if dryRun { return try await planPrune(policy: policy, grace: grace, dryRun: true) }
         return try await withLock(exclusive: true, purpose: "prune") {
-            try await planPrune(policy: policy, grace: grace, dryRun: false)
+            var report = try await planPrune(policy: policy, grace: grace, dryRun: false)
+            report.removedStaleLocks = try await removeStaleLocks()
+            return report
         }
     }
 

@@ -72,8 +72,8 @@ extension Repository {
                     group.addTask { (index, try await self.storeChunk(chunk, known: known)) }
                     inFlight += 1
                 }
-                while let block = try read() {
-                    guard !block.isEmpty else { continue }
+                // nil or an empty block ends the input: a reader that keeps returning nothing must not spin.
+                while let block = try read(), !block.isEmpty {
                     digest.update(data: block)
                     total += Int64(block.count)
                     progress?(total)
@@ -228,9 +228,20 @@ extension Repository {
                     }
                     while ready[next] == nil, let (index, data) = try await group.next() { ready[index] = data }
                     let data = ready.removeValue(forKey: next)!
-                    digest.update(data: data)
+                    // Hash on another core while this one writes: the whole-snapshot SHA-256 stays off the write path.
+                    let hashing = Task { [digest] in
+                        var running = digest
+                        running.update(data: data)
+                        return running
+                    }
                     total += Int64(data.count)
-                    try write(data)
+                    do {
+                        try write(data)
+                    } catch {
+                        hashing.cancel()
+                        throw error
+                    }
+                    digest = await hashing.value
                     progress?(total)
                     next += 1
                 }

@@ -24,7 +24,10 @@ import Testing
         var stdout: String { String(decoding: stdoutData, as: UTF8.self) }
     }
 
-    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
+    /// Runs the binary to completion. Async, and its blocking reads happen on GCD threads: a test
+    /// that blocked Swift's cooperative pool (two threads on a 2-core machine) would starve every
+    /// other test running meanwhile.
+    static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> Result {
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
@@ -38,17 +41,34 @@ import Testing
         process.standardOutput = stdout
         process.standardError = stderr
         try process.run()
-        // Drain stderr concurrently so a full pipe never blocks the child.
-        nonisolated(unsafe) var errorData = Data()
-        let drained = DispatchSemaphore(value: 0)
-        DispatchQueue.global().async {
-            errorData = stderr.fileHandleForReading.readDataToEndOfFile()
-            drained.signal()
+        async let outputData = readToEnd(stdout.fileHandleForReading)
+        async let errorData = readToEnd(stderr.fileHandleForReading)
+        let (output, error) = await (outputData, errorData)
+        await waitForExit(process)
+        return Result(status: process.terminationStatus, stdoutData: output, stderr: String(decoding: error, as: UTF8.self))
+    }
+
+    /// Reads a pipe to its end on a GCD thread.
+    static func readToEnd(_ handle: FileHandle) async -> Data {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(returning: handle.readDataToEndOfFile()) }
         }
-        let outputData = stdout.fileHandleForReading.readDataToEndOfFile()
-        drained.wait()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdoutData: outputData, stderr: String(decoding: errorData, as: UTF8.self))
+    }
+
+    /// Waits for the process to exit without blocking a thread of the cooperative pool.
+    static func waitForExit(_ process: Process) async {
+        while process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
+    }
+
+    /// Starts the binary without waiting for it; output is discarded unless the caller replaces it.
+    static func spawn(_ arguments: [String], environment: [String: String]) throws -> Process {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        return process
     }
 
     static func temporaryFile(_ contents: String, name: String = "lifeboat.yaml") throws -> URL {
@@ -59,27 +79,27 @@ import Testing
         return file
     }
 
-    @Test func helpListsEveryCommandWithAnExample() throws {
-        let help = try Self.run(["--help"])
+    @Test func helpListsEveryCommandWithAnExample() async throws {
+        let help = try await Self.run(["--help"])
         #expect(help.status == 0)
         for command in ["validate", "catalog", "plan", "serve"] {
             #expect(help.stdout.contains(command), "--help lists \(command)")
-            let sub = try Self.run([command, "--help"])
+            let sub = try await Self.run([command, "--help"])
             #expect(sub.status == 0)
             #expect(sub.stdout.contains("Example"), "\(command) --help has an example")
         }
         #expect(help.stdout.contains("Exit codes"))
     }
 
-    @Test func validateAcceptsBothExamples() throws {
+    @Test func validateAcceptsBothExamples() async throws {
         for example in ["examples/platform.yaml", "examples/local.yaml"] {
-            let result = try Self.run(["validate", "--catalog", example])
+            let result = try await Self.run(["validate", "--catalog", example])
             #expect(result.status == 0, "\(result.stderr)")
             #expect(result.stdout.contains("\(example): valid"))
         }
     }
 
-    @Test func invalidCatalogExitsTwoNamingFileLineAndField() throws {
+    @Test func invalidCatalogExitsTwoNamingFileLineAndField() async throws {
         let file = try Self.temporaryFile("""
         stores:
           - name: db
@@ -89,12 +109,12 @@ import Testing
             priority: P0
             rpo: 1 hour
         """)
-        let result = try Self.run(["validate", "-c", file.path])
+        let result = try await Self.run(["validate", "-c", file.path])
         #expect(result.status == 2)
         #expect(result.stdout.isEmpty)
         #expect(result.stderr.contains("\(file.path):7:10: error: stores[0].rpo: bad duration"), "\(result.stderr)")
 
-        let json = try Self.run(["validate", "-c", file.path, "--json"])
+        let json = try await Self.run(["validate", "-c", file.path, "--json"])
         #expect(json.status == 2)
         let report = try #require(JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
         #expect(report["valid"] as? Bool == false)
@@ -105,52 +125,52 @@ import Testing
 
         // Every command that reads the catalog refuses it the same way.
         for command in ["catalog", "plan"] {
-            let refused = try Self.run([command, "-c", file.path])
+            let refused = try await Self.run([command, "-c", file.path])
             #expect(refused.status == 2)
             #expect(refused.stderr.contains(":7:10: error: stores[0].rpo"))
         }
     }
 
-    @Test func catalogAndPlanPrintTablesAndJSON() throws {
-        let table = try Self.run(["catalog", "-c", "examples/platform.yaml"])
+    @Test func catalogAndPlanPrintTablesAndJSON() async throws {
+        let table = try await Self.run(["catalog", "-c", "examples/platform.yaml"])
         #expect(table.status == 0)
         #expect(table.stdout.contains("STORE"))
         #expect(table.stdout.contains("continuous + daily at 02:00"))
         #expect(table.stdout.contains("WireGuard private keys"))
 
-        let catalog = try Self.run(["catalog", "-c", "examples/platform.yaml", "--json"])
+        let catalog = try await Self.run(["catalog", "-c", "examples/platform.yaml", "--json"])
         #expect(catalog.status == 0)
         let document = try #require(JSONSerialization.jsonObject(with: Data(catalog.stdout.utf8)) as? [String: Any])
         #expect((document["entries"] as? [Any])?.count == 10)
 
-        let plan = try Self.run(["plan", "-c", "examples/platform.yaml", "--json"])
+        let plan = try await Self.run(["plan", "-c", "examples/platform.yaml", "--json"])
         #expect(plan.status == 0)
         let sequence = try #require((JSONSerialization.jsonObject(with: Data(plan.stdout.utf8)) as? [String: Any])?["sequence"] as? [[String: Any]])
         #expect(sequence.first?["store"] as? String == "config-as-code")
 
-        let explained = try Self.run(["plan", "-c", "examples/platform.yaml", "--explain"])
+        let explained = try await Self.run(["plan", "-c", "examples/platform.yaml", "--explain"])
         #expect(explained.status == 0)
         #expect(explained.stdout.contains("2. Restore openbao  [P0, openbao]"))
         #expect(explained.stdout.contains("before 'fleet-etcd', 'postgres': they depend on this store"))
         #expect(explained.stdout.contains("Outside the sequence (restore_step 0): loki"))
     }
 
-    @Test func catalogPathComesFromTheEnvironment() throws {
-        let result = try Self.run(["plan"], environment: ["LIFEBOAT_CATALOG": "examples/local.yaml"])
+    @Test func catalogPathComesFromTheEnvironment() async throws {
+        let result = try await Self.run(["plan"], environment: ["LIFEBOAT_CATALOG": "examples/local.yaml"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("lifeboat-demo"))
     }
 
-    @Test func missingCatalogAndBadUsageExitTwo() throws {
-        let missing = try Self.run(["catalog", "-c", "/nonexistent/lifeboat.yaml"])
+    @Test func missingCatalogAndBadUsageExitTwo() async throws {
+        let missing = try await Self.run(["catalog", "-c", "/nonexistent/lifeboat.yaml"])
         #expect(missing.status == 2)
         #expect(missing.stderr.contains("/nonexistent/lifeboat.yaml: error: (file): cannot read the catalog: no such file"))
-        let unknownOption = try Self.run(["plan", "--explian"])
+        let unknownOption = try await Self.run(["plan", "--explian"])
         #expect(unknownOption.status == 2)
         #expect(unknownOption.stderr.contains("--explian"))
-        let unknownCommand = try Self.run(["restroe"])
+        let unknownCommand = try await Self.run(["restroe"])
         #expect(unknownCommand.status == 2)
-        let badPort = try Self.run(["serve", "-c", "examples/local.yaml", "--port", "70000"])
+        let badPort = try await Self.run(["serve", "-c", "examples/local.yaml", "--port", "70000"])
         #expect(badPort.status == 2)
     }
 
@@ -201,9 +221,9 @@ import Testing
         }
     }
 
-    @Test func serveRefusesAnEmptyTokenFile() throws {
+    @Test func serveRefusesAnEmptyTokenFile() async throws {
         let tokenFile = try Self.temporaryFile("  \n", name: "token")
-        let result = try Self.run(["serve", "-c", "examples/local.yaml", "--port", "0", "--token-file", tokenFile.path])
+        let result = try await Self.run(["serve", "-c", "examples/local.yaml", "--port", "0", "--token-file", tokenFile.path])
         #expect(result.status == 2)
         #expect(result.stderr.contains("is empty"))
     }

@@ -22,97 +22,94 @@ import Testing
         return file
     }
 
-    @Test func initPutGetRoundTrip() throws {
+    @Test func initPutGetRoundTrip() async throws {
         let directory = try Self.scratch()
         let repository = directory.appendingPathComponent("repo")
         let env = Self.environment(repository)
-        let created = try CLI.run(["repo", "init"], environment: env)
+        let created = try await CLI.run(["repo", "init"], environment: env)
         #expect(created.status == 0, "\(created.stderr)")
-        let again = try CLI.run(["repo", "init"], environment: env)
+        let again = try await CLI.run(["repo", "init"], environment: env)
         #expect(again.status == 1)
         #expect(again.stderr.contains("already exists"))
 
         let input = try Self.randomFile(2_500_000, in: directory)
-        let put = try CLI.run(["put", "dump", input.path, "--tag", "nightly", "--json"], environment: env)
+        let put = try await CLI.run(["put", "dump", input.path, "--tag", "nightly", "--json"], environment: env)
         #expect(put.status == 0, "\(put.stderr)")
         let id = try #require((JSONSerialization.jsonObject(with: Data(put.stdout.utf8)) as? [String: String])?["id"])
         #expect(id.count == 32)
 
         let output = directory.appendingPathComponent("restored.bin")
-        let get = try CLI.run(["get", String(id.prefix(8)), output.path], environment: env)
+        let get = try await CLI.run(["get", String(id.prefix(8)), output.path], environment: env)
         #expect(get.status == 0, "\(get.stderr)")
         #expect(try Data(contentsOf: output) == Data(contentsOf: input))
 
-        let latest = try CLI.run(["get", "latest", "--store", "dump"], environment: env)
+        let latest = try await CLI.run(["get", "latest", "--store", "dump"], environment: env)
         #expect(latest.status == 0)
         #expect(try latest.stdoutData == Data(contentsOf: input))
 
-        let list = try CLI.run(["snapshots", "--json"], environment: env)
+        let list = try await CLI.run(["snapshots", "--json"], environment: env)
         let entries = try #require(JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])
         #expect(entries.count == 1)
         #expect(entries.first?["store"] as? String == "dump")
         #expect(entries.first?["tags"] as? [String] == ["nightly"])
         #expect(entries.first?["size"] as? Int == 2_500_000)
+        #expect((entries.first?["finished"] as? String)?.hasSuffix("Z") == true, "times are RFC 3339, not seconds since 2001")
 
-        let verify = try CLI.run(["verify", "--read-data"], environment: env)
+        let verify = try await CLI.run(["verify", "--read-data"], environment: env)
         #expect(verify.status == 0, "\(verify.stderr)")
         #expect(verify.stdout.contains("no problems found"))
     }
 
-    @Test func stdinStreamsIn() throws {
+    @Test func stdinStreamsIn() async throws {
         let directory = try Self.scratch()
         let env = Self.environment(directory.appendingPathComponent("repo"))
-        _ = try CLI.run(["repo", "init"], environment: env)
+        _ = try await CLI.run(["repo", "init"], environment: env)
         let input = try Self.randomFile(700_000, in: directory)
-        let process = Process()
-        process.executableURL = CLI.binary
-        process.arguments = ["put", "piped", "-"]
-        process.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
+        let process = try CLI.spawn(["put", "piped", "-"], environment: env)
         process.standardInput = try FileHandle(forReadingFrom: input)
         let stdout = Pipe()
         process.standardOutput = stdout
-        process.standardError = FileHandle.nullDevice
         try process.run()
         let id = String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        process.waitUntilExit()
+        await CLI.waitForExit(process)
         #expect(process.terminationStatus == 0)
-        let restored = try CLI.run(["get", id], environment: env)
+        let restored = try await CLI.run(["get", id], environment: env)
         #expect(restored.status == 0)
         #expect(try restored.stdoutData == Data(contentsOf: input))
     }
 
-    @Test func badInputGetsTheDocumentedExitCodes() throws {
+    @Test func badInputGetsTheDocumentedExitCodes() async throws {
         let directory = try Self.scratch()
         let repository = directory.appendingPathComponent("repo")
         let env = Self.environment(repository)
-        let nothing = try CLI.run(["snapshots"], environment: env)
+        let nothing = try await CLI.run(["snapshots"], environment: env)
         #expect(nothing.status == 10)
         #expect(nothing.stderr.contains("no Lifeboat repository here"))
 
-        _ = try CLI.run(["repo", "init"], environment: env)
-        let wrong = try CLI.run(["snapshots"], environment: Self.environment(repository, password: "not it"))
+        _ = try await CLI.run(["repo", "init"], environment: env)
+        let wrong = try await CLI.run(["snapshots"], environment: Self.environment(repository, password: "not it"))
         #expect(wrong.status == 12)
         #expect(wrong.stderr.contains("no key of this repository opens with the passphrase given"))
         #expect(!wrong.stderr.contains("not it"), "the passphrase is never printed")
 
-        let unknown = try CLI.run(["get", "deadbeef"], environment: env)
+        let unknown = try await CLI.run(["get", "deadbeef"], environment: env)
         #expect(unknown.status == 2)
         #expect(unknown.stderr.contains("snapshot deadbeef: no such snapshot"))
 
         var noPassword = env
         noPassword["LIFEBOAT_PASSWORD"] = nil
-        let missing = try CLI.run(["snapshots"], environment: noPassword)
+        let missing = try await CLI.run(["snapshots"], environment: noPassword)
         #expect(missing.status == 2)
         #expect(missing.stderr.contains("--password-file"))
     }
 
-    @Test func corruptChunkMakesGetAndVerifyFailWithoutWritingAFile() throws {
+    @Test func corruptChunkMakesGetAndVerifyFailWithoutWritingAFile() async throws {
         let directory = try Self.scratch()
         let repository = directory.appendingPathComponent("repo")
         let env = Self.environment(repository)
-        _ = try CLI.run(["repo", "init"], environment: env)
+        _ = try await CLI.run(["repo", "init"], environment: env)
         let input = try Self.randomFile(3_000_000, in: directory)
-        let id = try CLI.run(["put", "dump", input.path], environment: env).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let id = try await CLI.run(["put", "dump", input.path], environment: env).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
 
         // Flip a byte in the middle of one chunk file.
         let chunks = FileManager.default.enumerator(atPath: repository.appendingPathComponent("data").path)!.compactMap { $0 as? String }.filter { $0.count > 60 }
@@ -122,67 +119,62 @@ import Testing
         try bytes.write(to: victim)
 
         let output = directory.appendingPathComponent("out.bin")
-        let get = try CLI.run(["get", id, output.path], environment: env)
+        let get = try await CLI.run(["get", id, output.path], environment: env)
         #expect(get.status == 3)
         #expect(get.stderr.contains("data/"))
         #expect(get.stderr.contains("damaged"))
         #expect(!FileManager.default.fileExists(atPath: output.path), "no wrong file is left behind")
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.contains("lifeboat-") }.isEmpty)
 
-        #expect(try CLI.run(["verify"], environment: env).status == 0, "presence check alone passes")
-        let verify = try CLI.run(["verify", "--read-data"], environment: env)
+        #expect(try await CLI.run(["verify"], environment: env).status == 0, "presence check alone passes")
+        let verify = try await CLI.run(["verify", "--read-data"], environment: env)
         #expect(verify.status == 3)
         #expect(verify.stderr.contains(victim.lastPathComponent))
-        let subset = try CLI.run(["verify", "--read-data-subset", "100%", "--json"], environment: env)
+        let subset = try await CLI.run(["verify", "--read-data-subset", "100%", "--json"], environment: env)
         #expect(subset.status == 3)
-        #expect(try CLI.run(["verify", "--read-data-subset", "150%"], environment: env).status == 2)
+        #expect(try await CLI.run(["verify", "--read-data-subset", "150%"], environment: env).status == 2)
     }
 
     @Test func killedPutLeavesARepositoryThatVerifies() async throws {
         let directory = try Self.scratch()
         let repository = directory.appendingPathComponent("repo")
         let env = Self.environment(repository)
-        _ = try CLI.run(["repo", "init"], environment: env)
+        _ = try await CLI.run(["repo", "init"], environment: env)
         let kept = try Self.randomFile(1_000_000, in: directory, name: "kept.bin")
-        #expect(try CLI.run(["put", "kept", kept.path], environment: env).status == 0)
+        #expect(try await CLI.run(["put", "kept", kept.path], environment: env).status == 0)
         let big = try Self.randomFile(48_000_000, in: directory, name: "big.bin")
 
         for delay in [0.05, 0.3, 0.8] {
-            let process = Process()
-            process.executableURL = CLI.binary
-            process.arguments = ["put", "interrupted", big.path]
-            process.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
+            let process = try CLI.spawn(["put", "interrupted", big.path], environment: env)
             try process.run()
             try await Task.sleep(for: .seconds(delay))
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            await CLI.waitForExit(process)
 
-            let verify = try CLI.run(["verify", "--read-data"], environment: env)
+            let verify = try await CLI.run(["verify", "--read-data"], environment: env)
             #expect(verify.status == 0, "after kill -9 at \(delay)s: \(verify.stderr)")
-            let list = try CLI.run(["snapshots", "--json"], environment: env)
+            let list = try await CLI.run(["snapshots", "--json"], environment: env)
             let stores = (try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])?.compactMap { $0["store"] as? String }
             // Either the put finished before the kill (a whole snapshot) or it is simply absent.
             #expect(stores?.first == "kept")
             if process.terminationReason == .uncaughtSignal, stores?.count == 2 {
-                let restored = try CLI.run(["get", "latest", "--store", "interrupted"], environment: env)
+                let restored = try await CLI.run(["get", "latest", "--store", "interrupted"], environment: env)
                 #expect(try restored.stdoutData == Data(contentsOf: big))
             }
         }
-        #expect(try CLI.run(["get", "latest", "--store", "kept", directory.appendingPathComponent("kept.out").path], environment: env).status == 0)
+        #expect(try await CLI.run(["get", "latest", "--store", "kept", directory.appendingPathComponent("kept.out").path], environment: env).status == 0)
         #expect(try Data(contentsOf: directory.appendingPathComponent("kept.out")) == Data(contentsOf: kept))
     }
 
-    @Test func keyCustodyFromTheCommandLine() throws {
+    @Test func keyCustodyFromTheCommandLine() async throws {
         let directory = try Self.scratch()
         let repository = directory.appendingPathComponent("repo")
         let env = Self.environment(repository)
-        _ = try CLI.run(["repo", "init"], environment: env)
+        _ = try await CLI.run(["repo", "init"], environment: env)
         let input = try Self.randomFile(200_000, in: directory)
-        let id = try CLI.run(["put", "secrets", input.path], environment: env).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let id = try await CLI.run(["put", "secrets", input.path], environment: env).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
 
-        let split = try CLI.run(["key", "split", "--shares", "5", "--threshold", "3"], environment: env)
+        let split = try await CLI.run(["key", "split", "--shares", "5", "--threshold", "3"], environment: env)
         #expect(split.status == 0, "\(split.stderr)")
         let shares = split.stdout.split(separator: "\n").map(String.init)
         #expect(shares.count == 5)
@@ -190,64 +182,64 @@ import Testing
 
         // Break glass: three shares and a new passphrase, no old passphrase at all.
         var breakGlass = ["LIFEBOAT_REPOSITORY": repository.path, "LIFEBOAT_NEW_PASSWORD": "recovered"]
-        let tooFew = try CLI.run(["key", "combine", shares[0], shares[3]], environment: breakGlass)
+        let tooFew = try await CLI.run(["key", "combine", shares[0], shares[3]], environment: breakGlass)
         #expect(tooFew.status == 12)
         #expect(tooFew.stderr.contains("needs 3"))
-        let combined = try CLI.run(["key", "combine", shares[4], shares[1], shares[2]], environment: breakGlass)
+        let combined = try await CLI.run(["key", "combine", shares[4], shares[1], shares[2]], environment: breakGlass)
         #expect(combined.status == 0, "\(combined.stderr)")
         breakGlass["LIFEBOAT_PASSWORD"] = "recovered"
-        let get = try CLI.run(["get", id], environment: breakGlass)
+        let get = try await CLI.run(["get", id], environment: breakGlass)
         #expect(get.status == 0)
         #expect(try get.stdoutData == Data(contentsOf: input))
 
-        let keys = try CLI.run(["key", "list", "--json"], environment: env)
+        let keys = try await CLI.run(["key", "list", "--json"], environment: env)
         #expect((try JSONSerialization.jsonObject(with: Data(keys.stdout.utf8)) as? [Any])?.count == 2)
         var addEnv = env
         addEnv["LIFEBOAT_NEW_PASSWORD"] = "third"
-        #expect(try CLI.run(["key", "add", "--label", "ci"], environment: addEnv).status == 0)
+        #expect(try await CLI.run(["key", "add", "--label", "ci"], environment: addEnv).status == 0)
     }
 
-    @Test func pruneAndMirrorFromTheCommandLine() throws {
+    @Test func pruneAndMirrorFromTheCommandLine() async throws {
         let directory = try Self.scratch()
         let repository = directory.appendingPathComponent("repo")
         let env = Self.environment(repository)
-        _ = try CLI.run(["repo", "init"], environment: env)
+        _ = try await CLI.run(["repo", "init"], environment: env)
         var ids: [String] = []
         for index in 0..<3 {
             let input = try Self.randomFile(300_000, in: directory, name: "in\(index).bin")
-            ids.append(try CLI.run(["put", "dump", input.path], environment: env).stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+            ids.append(try await CLI.run(["put", "dump", input.path], environment: env).stdout.trimmingCharacters(in: .whitespacesAndNewlines))
         }
-        let noPolicy = try CLI.run(["prune"], environment: env)
+        let noPolicy = try await CLI.run(["prune"], environment: env)
         #expect(noPolicy.status == 2)
         #expect(noPolicy.stderr.contains("no retention policy"))
 
         let mirror = directory.appendingPathComponent("offsite")
-        let copied = try CLI.run(["mirror", "--to", mirror.path, "--json"], environment: env)
+        let copied = try await CLI.run(["mirror", "--to", mirror.path, "--json"], environment: env)
         #expect(copied.status == 0, "\(copied.stderr)")
         #expect((try JSONSerialization.jsonObject(with: Data(copied.stdout.utf8)) as? [String: Any])?["copied_snapshots"] as? [String] != nil)
 
-        let dry = try CLI.run(["prune", "--keep-last", "1", "--grace", "0s", "--dry-run"], environment: env)
+        let dry = try await CLI.run(["prune", "--keep-last", "1", "--grace", "0s", "--dry-run"], environment: env)
         #expect(dry.status == 0, "\(dry.stderr)")
         #expect(dry.stdout.contains("would remove 2 snapshots"))
-        let pruned = try CLI.run(["prune", "--keep-last", "1", "--grace", "0s", "--json"], environment: env)
+        let pruned = try await CLI.run(["prune", "--keep-last", "1", "--grace", "0s", "--json"], environment: env)
         let report = try #require(JSONSerialization.jsonObject(with: Data(pruned.stdout.utf8)) as? [String: Any])
         #expect(Set(report["removed_snapshots"] as? [String] ?? []) == Set(ids.prefix(2)))
-        #expect(try CLI.run(["verify", "--read-data"], environment: env).status == 0)
+        #expect(try await CLI.run(["verify", "--read-data"], environment: env).status == 0)
 
         // Mirroring after the source lost two snapshots keeps them on the mirror.
-        #expect(try CLI.run(["mirror", "--to", mirror.path], environment: env).status == 0)
-        let onMirror = try CLI.run(["snapshots", "--json"], environment: Self.environment(mirror))
+        #expect(try await CLI.run(["mirror", "--to", mirror.path], environment: env).status == 0)
+        let onMirror = try await CLI.run(["snapshots", "--json"], environment: Self.environment(mirror))
         #expect((try JSONSerialization.jsonObject(with: Data(onMirror.stdout.utf8)) as? [[String: Any]])?.count == 3)
-        #expect(try CLI.run(["verify", "--read-data"], environment: Self.environment(mirror)).status == 0)
+        #expect(try await CLI.run(["verify", "--read-data"], environment: Self.environment(mirror)).status == 0)
     }
 
     /// 2 GiB through `put -` and `get … -`, hashed on both sides; nothing that size touches the disk but the repository.
-    @Test func multiGiBStreamRoundTrip() throws {
+    @Test func multiGiBStreamRoundTrip() async throws {
         let directory = try Self.scratch()
         defer { try? FileManager.default.removeItem(at: directory) }
         let repository = directory.appendingPathComponent("repo")
         let env = Self.environment(repository)
-        _ = try CLI.run(["repo", "init"], environment: env)
+        _ = try await CLI.run(["repo", "init"], environment: env)
         let script = """
         set -euo pipefail
         head -c 2147483648 /dev/urandom | tee >(sha256sum | cut -d' ' -f1 > "$DIR/in.sha") | "$LIFEBOAT" put big - > "$DIR/id"
@@ -260,13 +252,77 @@ import Testing
         process.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
             .merging(["DIR": directory.path, "LIFEBOAT": CLI.binary.path]) { $1 }
         try process.run()
-        process.waitUntilExit()
+        await CLI.waitForExit(process)
         #expect(process.terminationStatus == 0)
         let input = try String(contentsOf: directory.appendingPathComponent("in.sha"), encoding: .utf8)
         let output = try String(contentsOf: directory.appendingPathComponent("out.sha"), encoding: .utf8)
         #expect(input.count == 65)
         #expect(input == output, "2 GiB restored byte for byte")
-        let snapshot = try CLI.run(["snapshots", "--json"], environment: env)
+        let snapshot = try await CLI.run(["snapshots", "--json"], environment: env)
         #expect((try JSONSerialization.jsonObject(with: Data(snapshot.stdout.utf8)) as? [[String: Any]])?.first?["size"] as? Int == 2_147_483_648)
+    }
+
+    /// The catalog's `repository:` section is enough: no --repo, no LIFEBOAT_* variables; and prune takes each store's retention from it.
+    @Test func repositoryAndRetentionComeFromTheCatalog() async throws {
+        let directory = try Self.scratch()
+        try "catalog passphrase\n".write(to: directory.appendingPathComponent("passphrase"), atomically: true, encoding: .utf8)
+        let catalog = directory.appendingPathComponent("lifeboat.yaml")
+        try """
+        repository:
+          url: backups
+          password: file:passphrase
+        stores:
+          - name: dump
+            kind: files
+            method: pg_dump piped into lifeboat put
+            cadence: 1h
+            retention:
+              keep_last: 1
+            priority: P0
+            verify:
+              - file: dump.sql
+            connection:
+              paths: [/var/backups]
+          - name: keep-all
+            kind: external
+            method: git
+            priority: P1
+        """.write(to: catalog, atomically: true, encoding: .utf8)
+        let catalogArgument = ["--catalog", catalog.path]
+        #expect(try await CLI.run(["repo", "init"] + catalogArgument, environment: [:]).status == 0)
+        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("backups/config").path), "relative to the catalog's directory")
+        for index in 0..<3 {
+            let input = try Self.randomFile(100_000, in: directory, name: "in\(index)")
+            #expect(try await CLI.run(["put", index == 2 ? "keep-all" : "dump", input.path] + catalogArgument, environment: [:]).status == 0)
+        }
+        let pruned = try await CLI.run(["prune", "--grace", "0s", "--json"] + catalogArgument, environment: [:])
+        #expect(pruned.status == 0, "\(pruned.stderr)")
+        let report = try #require(JSONSerialization.jsonObject(with: Data(pruned.stdout.utf8)) as? [String: Any])
+        #expect((report["removed_snapshots"] as? [String])?.count == 1, "dump keeps its last 1; keep-all has no policy and keeps everything")
+
+        // A reference to a variable that is not set is named, not guessed around.
+        let missing = directory.appendingPathComponent("env.yaml")
+        try "repository:\n  url: backups\n  password: env:LIFEBOAT_TEST_UNSET_VARIABLE\nstores: []\n".write(to: missing, atomically: true, encoding: .utf8)
+        let refused = try await CLI.run(["snapshots", "--catalog", missing.path], environment: [:])
+        #expect(refused.status == 2)
+        #expect(refused.stderr.contains("LIFEBOAT_TEST_UNSET_VARIABLE"))
+    }
+
+    @Test func twoPutProcessesAtOnceBothSucceed() async throws {
+        let directory = try Self.scratch()
+        let env = Self.environment(directory.appendingPathComponent("repo"))
+        _ = try await CLI.run(["repo", "init"], environment: env)
+        let inputs = try (0..<2).map { try Self.randomFile(6_000_000, in: directory, name: "p\($0)") }
+        let processes = try inputs.enumerated().map { index, input in try CLI.spawn(["put", "parallel-\(index)", input.path], environment: env) }
+        for process in processes { try process.run() }
+        for process in processes {
+            await CLI.waitForExit(process)
+            #expect(process.terminationStatus == 0)
+        }
+        for (index, input) in inputs.enumerated() {
+            let restored = try await CLI.run(["get", "latest", "--store", "parallel-\(index)"], environment: env)
+            #expect(try restored.stdoutData == Data(contentsOf: input))
+        }
+        #expect(try await CLI.run(["verify", "--read-data"], environment: env).status == 0)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import LifeboatTesting
 import Testing
 @testable import LifeboatCore
 

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import LifeboatTesting
 import Testing
 @testable import LifeboatRepository
 

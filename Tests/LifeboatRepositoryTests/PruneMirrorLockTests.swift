@@ -1,5 +1,6 @@
 import Foundation
 import LifeboatStorage
+import LifeboatTesting
 import Testing
 @testable import LifeboatRepository
 
@@ -121,6 +122,9 @@ import Testing
         try await repository.writeLock(old, id: "0ldl0ck")
         #expect(try await repository.activeLocks().isEmpty)
         _ = try await repository.put(SnapshotDescription(store: "x"), read: reader([5]))
+        // Prune clears the stale lock objects away.
+        #expect(try await repository.prune(policy: { _ in RetentionPolicy() }).removedStaleLocks == 2)
+        #expect(try await backend.list(prefix: "locks/").isEmpty)
         // A live exclusive lock from another host does block.
         let live = RepositoryLock(exclusive: true, hostname: "elsewhere", pid: 1, created: Date(), refreshed: Date(), purpose: "prune")
         try await repository.writeLock(live, id: "11fe")

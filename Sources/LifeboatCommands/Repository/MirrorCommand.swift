@@ -43,9 +43,10 @@ struct MirrorCommand: AsyncParsableCommand {
         // The mirror inherits the S3 options (endpoint, region, SSE, Object Lock) unless --to-endpoint says otherwise.
         var targetS3 = repository.s3
         if let toEndpoint { targetS3.endpoint = toEndpoint }
+        // The catalog describes the source; the mirror takes its S3 credentials from flags and AWS_* only.
         let target = try makeBackend(location: to, s3: targetS3)
         let repo = try await repository.open()
-        let report = try await repo.mirror(to: target, targetPolicy: try retention.policies(), grace: retention.graceInterval)
+        let report = try await repo.mirror(to: target, targetPolicy: try retention.policies(catalog: repository.catalogPath), grace: retention.graceInterval)
         if output.json {
             try printJSON(Summary(createdTarget: report.createdTarget, copiedSnapshots: report.copiedSnapshots, copiedChunks: report.copiedChunks,
                                   copiedBytes: report.copiedBytes, alreadyPresentSnapshots: report.alreadyPresentSnapshots,

@@ -12,8 +12,6 @@ struct RetentionOptions: ParsableArguments {
     @Option(help: "… of each of the last N weeks.") var keepWeekly: Int?
     @Option(help: "… of each of the last N months.") var keepMonthly: Int?
     @Option(help: "… of each of the last N years.") var keepYearly: Int?
-    @Option(name: [.customShort("c"), .long], help: ArgumentHelp("Take each store's policy from this catalog's `retention`.", valueName: "path"))
-    var catalog: String?
     @Option(help: ArgumentHelp("Collect unreferenced chunks only when older than this (e.g. 24h).", valueName: "duration"))
     var grace = "24h"
 
@@ -33,8 +31,9 @@ struct RetentionOptions: ParsableArguments {
 
     var graceInterval: TimeInterval { TimeInterval((try? TimeSpan(parsing: grace))?.seconds ?? 86_400) }
 
-    /// The policy per store; nil when none was given at all (pruning without a policy is refused).
-    func policies() throws -> ((String) -> RetentionPolicy)? {
+    /// The policy per store: the flags for every store, else each store's catalog retention;
+    /// nil when neither was given (pruning without a policy is refused).
+    func policies(catalog: String?) throws -> ((String) -> RetentionPolicy)? {
         let flags = flagPolicy
         if !flags.isEmpty { return { _ in flags } }
         guard let catalog else { return nil }
@@ -73,7 +72,7 @@ struct PruneCommand: AsyncParsableCommand {
     var dryRun = false
 
     func run() async throws {
-        guard let policy = try retention.policies() else {
+        guard let policy = try retention.policies(catalog: repository.catalogPath) else {
             throw CommandFailure(.usage, "no retention policy: give --keep-last/--keep-within/--keep-daily/… or --catalog")
         }
         let repo = try await repository.open()

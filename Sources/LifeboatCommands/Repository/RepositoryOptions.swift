@@ -1,9 +1,11 @@
 import ArgumentParser
 import Foundation
+import LifeboatCore
 import LifeboatRepository
 import LifeboatStorage
 
-/// `--repo` and `--password-file`, with `$LIFEBOAT_REPOSITORY` and `$LIFEBOAT_PASSWORD` as fallbacks.
+/// `--repo` and `--password-file`, with `$LIFEBOAT_REPOSITORY` and `$LIFEBOAT_PASSWORD` as fallbacks,
+/// then the catalog's `repository:` section (its `url`, `password`, `endpoint`, `region` and S3 credential references).
 struct RepositoryOptions: ParsableArguments {
     @Option(name: [.customShort("r"), .customLong("repo")], help: ArgumentHelp("The repository: a directory, or s3://bucket/prefix (default: $LIFEBOAT_REPOSITORY).", valueName: "location"))
     var repository: String?
@@ -11,22 +13,34 @@ struct RepositoryOptions: ParsableArguments {
     @Option(help: ArgumentHelp("File holding the repository passphrase (default: $LIFEBOAT_PASSWORD).", valueName: "path"))
     var passwordFile: String?
 
-    func location() throws -> String {
-        guard let location = repository ?? ProcessInfo.processInfo.environment["LIFEBOAT_REPOSITORY"], !location.isEmpty else {
-            throw CommandFailure(.usage, "no repository given: pass --repo or set LIFEBOAT_REPOSITORY")
-        }
-        return location
-    }
+    @Option(name: [.customShort("c"), .long], help: ArgumentHelp("A catalog whose `repository:` section says where and how (default: $LIFEBOAT_CATALOG); prune and mirror also take each store's retention from it.", valueName: "path"))
+    var catalog: String?
 
     @OptionGroup var s3: S3Options
 
+    var catalogPath: String? { catalog ?? ProcessInfo.processInfo.environment["LIFEBOAT_CATALOG"] }
+
+    /// The catalog's repository section, with relative paths resolved against the catalog's directory.
+    func catalogRepository() throws -> CatalogRepository? {
+        guard let catalogPath else { return nil }
+        guard let settings = try CatalogLoader.load(contentsOf: catalogPath).catalog.repository else { return nil }
+        return CatalogRepository(settings: settings, directory: URL(fileURLWithPath: catalogPath).deletingLastPathComponent())
+    }
+
+    func location() throws -> String {
+        if let location = repository ?? ProcessInfo.processInfo.environment["LIFEBOAT_REPOSITORY"], !location.isEmpty { return location }
+        if let fromCatalog = try catalogRepository() { return fromCatalog.location }
+        throw CommandFailure(.usage, "no repository given: pass --repo, set LIFEBOAT_REPOSITORY, or give a catalog with a repository section")
+    }
+
     func backend() throws -> any Backend {
-        try makeBackend(location: try location(), s3: s3)
+        try makeBackend(location: try location(), s3: s3, catalog: try catalogRepository())
     }
 
     func passphrase() throws -> String {
-        try readSecret(file: passwordFile, environment: "LIFEBOAT_PASSWORD", prompt: "repository passphrase: ", what: "the repository passphrase",
-                       flag: "--password-file")
+        let fromCatalog = try catalogRepository()
+        return try readSecret(file: passwordFile, environment: "LIFEBOAT_PASSWORD", prompt: "repository passphrase: ", what: "the repository passphrase",
+                              flag: "--password-file", reference: fromCatalog?.settings.password, relativeTo: fromCatalog?.directory)
     }
 
     func open() async throws -> Repository {
@@ -34,8 +48,36 @@ struct RepositoryOptions: ParsableArguments {
     }
 }
 
-/// A secret from a file, an environment variable, or (only on a terminal) a prompt. Never echoed.
-func readSecret(file: String?, environment: String, prompt: String, what: String, flag: String) throws -> String {
+/// The repository section of a catalog and the directory its relative paths start from.
+struct CatalogRepository {
+    var settings: RepositorySettings
+    var directory: URL
+
+    var location: String {
+        settings.url.hasPrefix("s3://") || settings.url.hasPrefix("/") ? settings.url : directory.appendingPathComponent(settings.url).path
+    }
+}
+
+/// The value a catalog secret reference points at: an environment variable, or a file's contents
+/// (without a trailing newline; relative paths from the catalog's directory).
+func resolve(_ reference: SecretReference, relativeTo directory: URL?) throws -> String {
+    switch reference {
+    case .environment(let name):
+        guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
+            throw CommandFailure(.usage, "the catalog refers to $\(name), which is not set")
+        }
+        return value
+    case .file(let path):
+        let resolved = path.hasPrefix("/") || directory == nil ? path : directory!.appendingPathComponent(path).path
+        return try readSecret(file: resolved, environment: "", prompt: "", what: "the secret the catalog refers to (\(reference))", flag: "")
+    }
+}
+
+/// A secret from a file, an environment variable, a catalog reference, or (only on a terminal) a prompt. Never echoed.
+func readSecret(
+    file: String?, environment: String, prompt: String, what: String, flag: String,
+    reference: SecretReference? = nil, relativeTo directory: URL? = nil
+) throws -> String {
     if let file {
         guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
             throw CommandFailure(.usage, "cannot read \(what) from \(file)")
@@ -45,8 +87,9 @@ func readSecret(file: String?, environment: String, prompt: String, what: String
         guard !secret.isEmpty else { throw CommandFailure(.usage, "\(file) is empty; it should hold \(what)") }
         return secret
     }
-    if let value = ProcessInfo.processInfo.environment[environment], !value.isEmpty { return value }
-    if isatty(STDIN_FILENO) == 1, let typed = getpass(prompt), typed.pointee != 0 {
+    if !environment.isEmpty, let value = ProcessInfo.processInfo.environment[environment], !value.isEmpty { return value }
+    if let reference { return try resolve(reference, relativeTo: directory) }
+    if !prompt.isEmpty, isatty(STDIN_FILENO) == 1, let typed = getpass(prompt), typed.pointee != 0 {
         return String(cString: typed)
     }
     throw CommandFailure(.usage, "\(what) is needed: pass \(flag) or set \(environment)")
@@ -79,14 +122,16 @@ struct S3Options: ParsableArguments {
     @Flag(help: .hidden)
     var s3MotoCompatibility = false
 
-    func configuration(bucket: String, prefix: String) throws -> S3Configuration {
+    /// Flags first, then the catalog's repository section, then the environment.
+    func configuration(bucket: String, prefix: String, catalog: CatalogRepository? = nil) throws -> S3Configuration {
         let environment = ProcessInfo.processInfo.environment
-        let region = region ?? S3Configuration.regionFromEnvironment() ?? "us-east-1"
-        let endpointText = endpoint ?? environment["LIFEBOAT_S3_ENDPOINT"] ?? "https://s3.\(region).amazonaws.com"
+        let region = region ?? catalog?.settings.region ?? S3Configuration.regionFromEnvironment() ?? "us-east-1"
+        let endpoint = endpoint ?? catalog?.settings.endpoint ?? environment["LIFEBOAT_S3_ENDPOINT"]
+        let endpointText = endpoint ?? "https://s3.\(region).amazonaws.com"
         guard let endpointURL = URL(string: endpointText), endpointURL.scheme == "http" || endpointURL.scheme == "https" else {
             throw CommandFailure(.usage, "--endpoint must be an http(s) URL")
         }
-        let custom = endpoint != nil || environment["LIFEBOAT_S3_ENDPOINT"] != nil
+        let custom = endpoint != nil
         var sseSetting: S3ServerSideEncryption?
         switch sse {
         case nil: sseSetting = nil
@@ -96,10 +141,19 @@ struct S3Options: ParsableArguments {
         }
         return S3Configuration(
             endpoint: endpointURL, region: region, bucket: bucket, prefix: prefix,
-            addressing: s3Addressing ?? (custom ? .path : .virtualHost), credentials: try S3Credentials.fromEnvironment(),
+            addressing: s3Addressing ?? (custom ? .path : .virtualHost), credentials: try credentials(catalog),
             serverSideEncryption: sseSetting,
             objectLock: objectLock.map { S3ObjectLockRetention(mode: $0, duration: TimeInterval(objectLockDays) * 86_400) },
             compatibility: S3Compatibility(listWithoutSlashInQuery: s3MotoCompatibility, retentionAfterMultipartComplete: s3MotoCompatibility))
+    }
+
+    /// The catalog's credential references when it names them, else the standard AWS_* variables.
+    func credentials(_ catalog: CatalogRepository?) throws -> S3Credentials {
+        if let settings = catalog?.settings, let keyID = settings.accessKeyID, let secret = settings.secretAccessKey {
+            return S3Credentials(accessKeyID: try resolve(keyID, relativeTo: catalog?.directory),
+                                 secretAccessKey: try resolve(secret, relativeTo: catalog?.directory))
+        }
+        return try S3Credentials.fromEnvironment()
     }
 }
 
@@ -109,11 +163,11 @@ extension S3ObjectLockRetention.Mode: ExpressibleByArgument {
 }
 
 /// A directory path, or `s3://bucket/prefix`.
-func makeBackend(location: String, s3: S3Options) throws -> any Backend {
+func makeBackend(location: String, s3: S3Options, catalog: CatalogRepository? = nil) throws -> any Backend {
     guard location.hasPrefix("s3://") else { return LocalDirectoryBackend(root: URL(fileURLWithPath: location)) }
     let path = location.dropFirst("s3://".count)
     let bucket = String(path.prefix { $0 != "/" })
     let prefix = String(path.dropFirst(bucket.count).drop { $0 == "/" }).trimmingCharacters(in: CharacterSet(charactersIn: "/"))
     guard !bucket.isEmpty else { throw CommandFailure(.usage, "\(location): an S3 location is s3://bucket or s3://bucket/prefix") }
-    return try S3Backend(configuration: try s3.configuration(bucket: bucket, prefix: prefix))
+    return try S3Backend(configuration: try s3.configuration(bucket: bucket, prefix: prefix, catalog: catalog))
 }
