@@ -55,17 +55,11 @@ extension Repository {
                 try await writeLock(refreshed, id: id)
             }
         }
-        defer { refresher.cancel() }
-        do {
-            let result = try await body()
-            refresher.cancel()
-            try? await backend.delete(Self.lockPath(id))
-            return result
-        } catch {
-            refresher.cancel()
-            try? await backend.delete(Self.lockPath(id))
-            throw error
-        }
+        let outcome: Result<T, any Error>
+        do { outcome = .success(try await body()) } catch { outcome = .failure(error) }
+        refresher.cancel()
+        try? await backend.delete(Self.lockPath(id))
+        return try outcome.get()
     }
 
     /// The locks currently held (stale ones excluded), by id.

@@ -117,7 +117,7 @@ public struct Repository: Sendable {
         let all = try await listKeys()
         let matches = all.filter { $0.id.hasPrefix(prefix) }
         guard matches.count == 1, let key = matches.first else {
-            throw RepositoryError(matches.isEmpty ? .invalidArgument : .ambiguousSnapshot, object: "key \(prefix)",
+            throw RepositoryError(.invalidArgument, object: "key \(prefix)",
                                   matches.isEmpty ? "no such key; see `lifeboat key list`" : "the prefix matches \(matches.count) keys; give more of the id")
         }
         guard key.id != openedWithKey else {

@@ -69,7 +69,7 @@ func resolve(_ reference: SecretReference, relativeTo directory: URL?) throws ->
         return value
     case .file(let path):
         let resolved = path.hasPrefix("/") || directory == nil ? path : directory!.appendingPathComponent(path).path
-        return try readSecret(file: resolved, environment: "", prompt: "", what: "the secret the catalog refers to (\(reference))", flag: "")
+        return try readSecretFile(resolved, what: "the secret the catalog refers to (\(reference))")
     }
 }
 
@@ -78,18 +78,10 @@ func readSecret(
     file: String?, environment: String, prompt: String, what: String, flag: String,
     reference: SecretReference? = nil, relativeTo directory: URL? = nil
 ) throws -> String {
-    if let file {
-        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
-            throw CommandFailure(.usage, "cannot read \(what) from \(file)")
-        }
-        // A trailing newline is an editor's, not part of the secret.
-        let secret = text.hasSuffix("\r\n") ? String(text.dropLast(2)) : text.hasSuffix("\n") ? String(text.dropLast()) : text
-        guard !secret.isEmpty else { throw CommandFailure(.usage, "\(file) is empty; it should hold \(what)") }
-        return secret
-    }
-    if !environment.isEmpty, let value = ProcessInfo.processInfo.environment[environment], !value.isEmpty { return value }
+    if let file { return try readSecretFile(file, what: what) }
+    if let value = ProcessInfo.processInfo.environment[environment], !value.isEmpty { return value }
     if let reference { return try resolve(reference, relativeTo: directory) }
-    if !prompt.isEmpty, isatty(STDIN_FILENO) == 1, let typed = getpass(prompt), typed.pointee != 0 {
+    if isatty(STDIN_FILENO) == 1, let typed = getpass(prompt), typed.pointee != 0 {
         return String(cString: typed)
     }
     throw CommandFailure(.usage, "\(what) is needed: pass \(flag) or set \(environment)")
@@ -170,4 +162,14 @@ func makeBackend(location: String, s3: S3Options, catalog: CatalogRepository? = 
     let prefix = String(path.dropFirst(bucket.count).drop { $0 == "/" }).trimmingCharacters(in: CharacterSet(charactersIn: "/"))
     guard !bucket.isEmpty else { throw CommandFailure(.usage, "\(location): an S3 location is s3://bucket or s3://bucket/prefix") }
     return try S3Backend(configuration: try s3.configuration(bucket: bucket, prefix: prefix, catalog: catalog))
+}
+
+/// A secret held in a file; a trailing newline is an editor's, not part of the secret.
+func readSecretFile(_ path: String, what: String) throws -> String {
+    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+        throw CommandFailure(.usage, "cannot read \(what) from \(path)")
+    }
+    let secret = text.hasSuffix("\r\n") ? String(text.dropLast(2)) : text.hasSuffix("\n") ? String(text.dropLast()) : text
+    guard !secret.isEmpty else { throw CommandFailure(.usage, "\(path) is empty; it should hold \(what)") }
+    return secret
 }
