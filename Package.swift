@@ -3,7 +3,10 @@ import PackageDescription
 
 // Dependencies point one way:
 //   lifeboat (main) → LifeboatCommands → LifeboatServer → LifeboatCore
+//                                      → LifeboatEngine → LifeboatCore, LifeboatRepository
+//                                      → LifeboatConnectors → LifeboatCore, LifeboatRepository
 //                                      → LifeboatRepository → LifeboatStorage
+// The engine never imports a concrete connector: the commands wire connectors into it.
 let package = Package(
     name: "Lifeboat",
     platforms: [.macOS(.v14)],
@@ -31,14 +34,26 @@ let package = Package(
         ]),
         // zstd from Debian's libzstd-dev (scripts/setup installs it).
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        // zlib: the OpenBao connector checks raft snapshots (gzip tar) as they stream.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // The repository format: chunking, compression, encryption, keys, snapshots, verify.
         .target(name: "LifeboatRepository", dependencies: [
             "LifeboatStorage", "CZstd",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "CryptoExtras", package: "swift-crypto"),
         ]),
-        // Test support: launchers for real servers (moto, PostgreSQL, OpenBao, etcd) that clean up by PID.
-        .target(name: "LifeboatTesting", dependencies: ["LifeboatStorage"]),
+        // Whole-platform work: recovery points, the ordered restore with gates, drills, status.
+        .target(name: "LifeboatEngine", dependencies: ["LifeboatCore", "LifeboatRepository"]),
+        // PostgreSQL, OpenBao and etcd: backup into and restore from the repository, verify checks,
+        // and local instances (drills and the demo start scratch servers; so do the tests).
+        .target(name: "LifeboatConnectors", dependencies: [
+            "LifeboatCore", "LifeboatRepository", "LifeboatStorage", "CZlib",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Test support: moto, the seeded generator; re-exports the connectors' server launchers.
+        .target(name: "LifeboatTesting", dependencies: ["LifeboatStorage", "LifeboatConnectors"]),
         // The read-only HTTP API.
         .target(name: "LifeboatServer", dependencies: [
             "LifeboatCore",
@@ -51,6 +66,8 @@ let package = Package(
             "LifeboatServer",
             "LifeboatRepository",
             "LifeboatStorage",
+            "LifeboatConnectors",
+            "LifeboatEngine",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -59,6 +76,8 @@ let package = Package(
         .testTarget(name: "LifeboatCoreTests", dependencies: ["LifeboatCore", "LifeboatTesting"]),
         .testTarget(name: "LifeboatRepositoryTests", dependencies: ["LifeboatRepository", "LifeboatTesting"]),
         .testTarget(name: "LifeboatStorageTests", dependencies: ["LifeboatStorage", "LifeboatTesting"]),
+        .testTarget(name: "LifeboatConnectorsTests", dependencies: ["LifeboatConnectors", "LifeboatTesting"]),
+        .testTarget(name: "LifeboatEngineTests", dependencies: ["LifeboatEngine", "LifeboatTesting"]),
         .testTarget(name: "LifeboatServerTests", dependencies: [
             "LifeboatServer",
             .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import LifeboatConnectors
 import LifeboatCore
+import LifeboatEngine
 import LifeboatRepository
 
 /// The `lifeboat` command line: every subcommand, and how errors become exit codes.
@@ -18,6 +20,8 @@ public struct Lifeboat: AsyncParsableCommand {
             ValidateCommand.self, CatalogCommand.self, PlanCommand.self, ServeCommand.self,
             RepoCommand.self, PutCommand.self, GetCommand.self, SnapshotsCommand.self, VerifyCommand.self,
             PruneCommand.self, MirrorCommand.self, KeyCommand.self,
+            BackupCommand.self, PointsCommand.self, RestoreCommand.self, DrillCommand.self, StatusCommand.self, DemoCommand.self,
+            PostgresCommand.self, OpenBaoCommand.self, EtcdCommand.self,
         ])
 
     public init() {}
@@ -27,6 +31,14 @@ public struct Lifeboat: AsyncParsableCommand {
 
     /// Parses `arguments`, runs the command and returns the process exit code.
     public static func run(arguments: [String]) async -> Int32 {
+        let status = await runCommand(arguments: arguments)
+        // restore_command must never exit 1-125 for a real error (PostgreSQL would take it for
+        // "not archived" and promote early): bad usage of wal-fetch is a real error too.
+        if arguments.starts(with: ["postgres", "wal-fetch"]), status > 1, status < 126 { return WALFetchCommand.errorStatus }
+        return status
+    }
+
+    static func runCommand(arguments: [String]) async -> Int32 {
         do {
             var command = try parseAsRoot(arguments)
             if var asyncCommand = command as? AsyncParsableCommand {
@@ -48,11 +60,23 @@ public struct Lifeboat: AsyncParsableCommand {
         case let error as RepositoryError:
             printError("lifeboat: error: \(error)")
             return ExitStatus(error.code).rawValue
+        case let error as EngineError:
+            printError("lifeboat: error: \(error)")
+            switch error.code {
+            case .unknownStore, .unsupportedStore, .unknownPoint, .invalidArgument, .confirmation: return ExitStatus.usage.rawValue
+            case .noSnapshot, .journal: return ExitStatus.failure.rawValue
+            }
         case let failure as CommandFailure:
             printError("lifeboat: error: \(failure.message)")
             return failure.status.rawValue
         case let exit as ExitCode:
             return exit.rawValue
+        case let error as PostgresError:
+            printError("lifeboat: error: \(error)")
+            return (error.code == .invalidArgument || error.code == .wrongSnapshot ? ExitStatus.usage : ExitStatus.failure).rawValue
+        case let error as ToolError:
+            printError("lifeboat: error: \(error)")
+            return ExitStatus.failure.rawValue
         default:
             let code = exitCode(for: error)
             let message = fullMessage(for: error)
@@ -74,6 +98,12 @@ public enum ExitStatus: Int32, Sendable {
     case usage = 2
     /// The repository holds damaged or missing objects (verify found them, or a restore hit one).
     case damaged = 3
+    /// A backup made a partial recovery point: some stores failed (they are listed).
+    case partial = 4
+    /// A restore or drill stopped: a step's restore or its verify gate failed (named on stderr).
+    case gateFailed = 5
+    /// A drill restored everything and every gate passed, but a store missed its RPO or RTO target.
+    case targetMissed = 6
     /// No repository at the location given.
     case noRepository = 10
     /// Another process holds a conflicting repository lock (a prune while backing up, or the reverse).
@@ -90,7 +120,7 @@ extension ExitStatus {
         case .wrongPassphrase, .invalidShares: self = .wrongKey
         case .corruptObject, .missingObject: self = .damaged
         case .unknownSnapshot, .ambiguousSnapshot, .invalidArgument: self = .usage
-        case .alreadyInitialized, .unsupportedVersion, .storage: self = .failure
+        case .alreadyInitialized, .unsupportedVersion, .storage, .conflict: self = .failure
         }
     }
 }

@@ -86,6 +86,8 @@ public struct MirrorReport: Sendable {
     public var copiedBytes: Int64 = 0
     public var alreadyPresentSnapshots = 0
     public var copiedKeys = 0
+    /// Recovery points and drill evidence copied.
+    public var copiedDocuments = 0
     /// Set when the target was pruned after the copy.
     public var prune: PruneReport?
 }
@@ -136,6 +138,16 @@ extension Repository {
             }
             report.copiedBytes += try await copyVerified(name, to: target)
             report.copiedSnapshots.append(id)
+        }
+        // Recovery points and drill evidence, after the snapshots they name; each authenticated first.
+        for namespace in DocumentNamespace.allCases {
+            let prefix = "\(namespace.rawValue)/"
+            let there = Set(try await Self.list(target, prefix).map(\.name))
+            for info in try await Self.list(backend, prefix) where !there.contains(info.name) {
+                _ = try await loadDocumentPlaintext(in: namespace, id: String(info.name.dropFirst(prefix.count)))
+                report.copiedBytes += try await copyVerified(info.name, to: target)
+                report.copiedDocuments += 1
+            }
         }
         if let targetPolicy {
             report.prune = try await replica.prune(policy: targetPolicy, grace: grace)

@@ -20,6 +20,8 @@ public struct RepositoryError: Error, Sendable, CustomStringConvertible {
         case invalidArgument = "invalid_argument"
         /// Another process holds a conflicting lock.
         case locked
+        /// A write-once name is taken by different content (an archived WAL file pushed again with other bytes).
+        case conflict
         case storage
     }
 

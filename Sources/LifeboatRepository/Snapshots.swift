@@ -35,13 +35,20 @@ extension Repository {
     /// Stores the bytes `read` yields (nil at the end) as a new snapshot; returns its manifest.
     /// Memory stays bounded whatever the input size: the chunker's buffer plus the chunks in flight.
     /// Holds a shared lock, so `prune` cannot collect chunks this backup is about to reference.
+    ///
+    /// `read` may suspend (an HTTP body, a tool's output read off the cooperative pool). `finish`
+    /// runs once the input is exhausted, before the manifest is written: it can check the whole
+    /// artefact (an archive's own checksums) and returns facts known only at the end (a raft index,
+    /// an end LSN), merged into `source`. If it throws, no manifest is written: the snapshot does
+    /// not exist, and its chunks are left for `prune`.
     public func put(
         _ description: SnapshotDescription, parallelism: Int = Repository.defaultParallelism,
-        progress: (@Sendable (Int64) -> Void)? = nil, read: () throws -> Data?
+        progress: (@Sendable (Int64) -> Void)? = nil, finish: (() async throws -> [String: String])? = nil,
+        read: () async throws -> Data?
     ) async throws(RepositoryError) -> SnapshotManifest {
         do {
             return try await withLock(exclusive: false, purpose: "put \(description.store)") {
-                try await putUnlocked(description, parallelism: parallelism, progress: progress, read: read)
+                try await putUnlocked(description, parallelism: parallelism, progress: progress, finish: finish, read: read)
             }
         } catch let error as RepositoryError {
             throw error
@@ -50,8 +57,19 @@ extension Repository {
         }
     }
 
+    /// `put` for input that arrives as an async sequence of blocks (an HTTP body, a server's stream).
+    public func put<Blocks: AsyncSequence>(
+        _ description: SnapshotDescription, parallelism: Int = Repository.defaultParallelism,
+        progress: (@Sendable (Int64) -> Void)? = nil, blocks: Blocks,
+        finish: (() async throws -> [String: String])? = nil
+    ) async throws(RepositoryError) -> SnapshotManifest where Blocks.Element == Data {
+        var iterator = blocks.makeAsyncIterator()
+        return try await put(description, parallelism: parallelism, progress: progress, finish: finish) { try await iterator.next() }
+    }
+
     func putUnlocked(
-        _ description: SnapshotDescription, parallelism: Int, progress: (@Sendable (Int64) -> Void)?, read: () throws -> Data?
+        _ description: SnapshotDescription, parallelism: Int, progress: (@Sendable (Int64) -> Void)?,
+        finish: (() async throws -> [String: String])?, read: () async throws -> Data?
     ) async throws(RepositoryError) -> SnapshotManifest {
         let started = RepositoryTime.now()
         let known = Set(try await Self.list(backend, "data/").map { String($0.name.split(separator: "/").last!) })
@@ -73,12 +91,23 @@ extension Repository {
                     inFlight += 1
                 }
                 // nil or an empty block ends the input: a reader that keeps returning nothing must not spin.
-                while let block = try read(), !block.isEmpty {
-                    digest.update(data: block)
+                while let block = try await read(), !block.isEmpty {
+                    // Hash on another core while this one chunks: the whole-artefact SHA-256 stays off the read path.
+                    let hashing = Task { [digest] in
+                        var running = digest
+                        running.update(data: block)
+                        return running
+                    }
                     total += Int64(block.count)
                     progress?(total)
                     chunker.append(block)
-                    while let chunk = chunker.nextChunk() { try await submit(chunk) }
+                    do {
+                        while let chunk = chunker.nextChunk() { try await submit(chunk) }
+                    } catch {
+                        hashing.cancel()
+                        throw error
+                    }
+                    digest = await hashing.value
                 }
                 while let chunk = chunker.finish() { try await submit(chunk) }
                 for try await (index, reference) in group { references[index] = reference }
@@ -88,9 +117,19 @@ extension Repository {
         } catch {
             throw RepositoryError(.storage, object: description.store, "reading the input failed: \(error)")
         }
+        var source = description.source
+        if let finish {
+            do {
+                source.merge(try await finish()) { $1 }
+            } catch let error as RepositoryError {
+                throw error
+            } catch {
+                throw RepositoryError(.storage, object: description.store, "the input was refused: \(error)")
+            }
+        }
         let manifest = SnapshotManifest(
             version: 1, id: randomID(), store: description.store, kind: description.kind, tags: description.tags,
-            hostname: ProcessInfo.processInfo.hostName, started: started, finished: RepositoryTime.now(), source: description.source,
+            hostname: ProcessInfo.processInfo.hostName, started: started, finished: RepositoryTime.now(), source: source,
             size: total, sha256: Data(digest.finalize()).hexString, chunks: references.map { $0! }, point: description.point)
         try await writeManifest(manifest)
         return manifest
@@ -209,7 +248,7 @@ extension Repository {
     /// the whole is checked against the manifest's size and SHA-256 at the end.
     public func restore(
         _ manifest: SnapshotManifest, parallelism: Int = Repository.defaultParallelism,
-        progress: (@Sendable (Int64) -> Void)? = nil, write: (Data) throws -> Void
+        progress: (@Sendable (Int64) -> Void)? = nil, write: (Data) async throws -> Void
     ) async throws(RepositoryError) {
         var digest = SHA256()
         var total: Int64 = 0
@@ -236,7 +275,7 @@ extension Repository {
                     }
                     total += Int64(data.count)
                     do {
-                        try write(data)
+                        try await write(data)
                     } catch {
                         hashing.cancel()
                         throw error

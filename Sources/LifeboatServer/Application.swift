@@ -3,15 +3,19 @@ import Hummingbird
 import LifeboatCore
 import Logging
 
-/// What the read-only API serves, computed once at start-up: the server reloads nothing implicitly.
+/// What the read-only API serves. The catalog and plan are computed once at start-up (the server
+/// reloads nothing implicitly); the status is read from the repository, cached for a few seconds.
 public struct PlatformDocuments: Sendable {
     public var catalog: CatalogDocument
     public var restorePlan: RestorePlanDocument
+    /// Reads the platform's backup status; nil when no repository is configured.
+    public var status: (@Sendable () async throws -> PlatformStatus)?
 
-    public init(catalog: Catalog) throws(PlanError) {
+    public init(catalog: Catalog, status: (@Sendable () async throws -> PlatformStatus)? = nil) throws(PlanError) {
         let plan = try RestorePlan(catalog: catalog)
         self.catalog = CatalogDocument(catalog: catalog, plan: plan)
         self.restorePlan = RestorePlanDocument(plan: plan)
+        self.status = status
     }
 }
 
@@ -48,6 +52,27 @@ public func buildRouter(documents: PlatformDocuments, bearerToken: String?) thro
     }
     router.get("/v1/platform/backup/restore-plan") { _, _ in
         Response(status: .ok, headers: jsonHeaders, body: .init(byteBuffer: planBody))
+    }
+    let statusCache = documents.status.map { StatusCache(lifetime: 10, compute: $0) }
+    @Sendable func currentStatus() async throws -> PlatformStatus {
+        guard let statusCache else {
+            throw Problem(.serviceUnavailable, code: "no_repository", title: "No repository",
+                          detail: "status needs the repository: start `lifeboat serve` with --repo or a catalog with a repository section")
+        }
+        do {
+            return try await statusCache.status()
+        } catch {
+            throw Problem(.serviceUnavailable, code: "repository_unreadable", title: "Repository unreadable",
+                          detail: "the repository cannot be read: \(error)")
+        }
+    }
+    router.get("/v1/platform/backup/status") { _, _ in
+        let status = try await currentStatus()
+        return Response(status: .ok, headers: jsonHeaders, body: .init(byteBuffer: ByteBuffer(bytes: try JSONEncoder.api.encode(status))))
+    }
+    router.get("/metrics") { _, _ in
+        let text = PrometheusText.render(try await currentStatus())
+        return Response(status: .ok, headers: [.contentType: PrometheusText.contentType, .cacheControl: "no-store"], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
     return router
 }

@@ -8,6 +8,7 @@ struct Table {
     init(_ headers: String...) { self.headers = headers }
 
     mutating func add(_ cells: String...) { rows.append(cells) }
+    mutating func add(_ cells: [String]) { rows.append(cells) }
 
     func render() -> String {
         let widths = headers.indices.map { column in

@@ -31,11 +31,12 @@ struct MirrorCommand: AsyncParsableCommand {
         var copiedChunks: Int
         var copiedBytes: Int64
         var alreadyPresentSnapshots: Int
+        var copiedDocuments: Int
         var prune: PruneSummary?
 
         enum CodingKeys: String, CodingKey {
             case createdTarget = "created_target", copiedSnapshots = "copied_snapshots", copiedChunks = "copied_chunks"
-            case copiedBytes = "copied_bytes", alreadyPresentSnapshots = "already_present_snapshots", prune
+            case copiedBytes = "copied_bytes", alreadyPresentSnapshots = "already_present_snapshots", copiedDocuments = "copied_documents", prune
         }
     }
 
@@ -49,11 +50,11 @@ struct MirrorCommand: AsyncParsableCommand {
         let report = try await repo.mirror(to: target, targetPolicy: try retention.policies(catalog: repository.catalogPath), grace: retention.graceInterval)
         if output.json {
             try printJSON(Summary(createdTarget: report.createdTarget, copiedSnapshots: report.copiedSnapshots, copiedChunks: report.copiedChunks,
-                                  copiedBytes: report.copiedBytes, alreadyPresentSnapshots: report.alreadyPresentSnapshots,
+                                  copiedBytes: report.copiedBytes, alreadyPresentSnapshots: report.alreadyPresentSnapshots, copiedDocuments: report.copiedDocuments,
                                   prune: report.prune.map(PruneSummary.init)))
             return
         }
-        print("\(report.createdTarget ? "created mirror at \(target.location); " : "")copied \(report.copiedSnapshots.count) snapshots, \(report.copiedChunks) chunks (\(formatBytes(report.copiedBytes))); \(report.alreadyPresentSnapshots) were there already")
+        print("\(report.createdTarget ? "created mirror at \(target.location); " : "")copied \(report.copiedSnapshots.count) snapshots, \(report.copiedChunks) chunks (\(formatBytes(report.copiedBytes))), \(report.copiedDocuments) recovery points and drill reports; \(report.alreadyPresentSnapshots) snapshots were there already")
         if let prune = report.prune { try printPruneReport(prune, json: false) }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LifeboatCore
+import LifeboatEngine
 import LifeboatServer
 import Logging
 
@@ -8,11 +9,15 @@ import Logging
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Serve the read-only API: the catalog, the restore plan and a health check.",
+        abstract: "Serve the read-only API: the catalog, the restore plan, backup status, metrics and a health check.",
         discussion: """
         GET /v1/platform/backup/catalog       the coverage matrix
         GET /v1/platform/backup/restore-plan  the ordered restore plan
+        GET /v1/platform/backup/status        per store: last backup, RPO exposure, last proven restore
+        GET /metrics                          the same status for Prometheus
         GET /healthz                          liveness (never needs a token)
+
+        Status and metrics read the repository (--repo, $LIFEBOAT_REPOSITORY or the catalog's repository section; the passphrase from --password-file, $LIFEBOAT_PASSWORD or the catalog), at most every 10 s; without one they answer 503.
 
         The catalog is read once at start; restart to pick up changes. With a token (--token-file or $LIFEBOAT_API_TOKEN) every API path needs Authorization: Bearer <token>. Errors are application/problem+json (RFC 9457). SIGTERM or SIGINT shuts down gracefully.
 
@@ -20,7 +25,8 @@ struct ServeCommand: AsyncParsableCommand {
           LIFEBOAT_API_TOKEN=$(cat /run/secrets/lifeboat-api) lifeboat serve -c lifeboat.yaml --port 8080
         """)
 
-    @OptionGroup var catalog: CatalogOptions
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var proof: ProofAgeOption
 
     @Option(help: "Address to listen on.")
     var host = "127.0.0.1"
@@ -36,12 +42,13 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let loaded = try catalog.load()
-        let documents = try PlatformDocuments(catalog: loaded.catalog)
+        let catalogPath = repository.catalogPath ?? "lifeboat.yaml"
+        let loaded = try CatalogLoader.load(contentsOf: catalogPath)
+        for warning in loaded.warnings { printError(warning.description) }
+        let documents = try PlatformDocuments(catalog: loaded.catalog, status: await statusSource(loaded.catalog))
         let token = try bearerToken()
         var logger = Logger(label: "lifeboat.serve")
         logger.logLevel = .info
-        let catalogPath = catalog.path
         let app = try buildApplication(
             documents: documents, settings: ServerSettings(host: host, port: port, bearerToken: token), logger: logger,
             onServerRunning: { [host] port in
@@ -51,6 +58,26 @@ struct ServeCommand: AsyncParsableCommand {
             try await app.runService()
         } catch {
             throw CommandFailure(.failure, "cannot serve on \(host):\(port): \(error)")
+        }
+    }
+
+    /// Status from the repository, when one is configured; opened once (key derivation is slow).
+    /// A repository that cannot be opened does not stop the catalog and plan from being served:
+    /// status and metrics then answer 503 with the reason.
+    func statusSource(_ catalog: Catalog) async -> (@Sendable () async throws -> PlatformStatus)? {
+        let configured = repository.repository != nil || ProcessInfo.processInfo.environment["LIFEBOAT_REPOSITORY"] != nil || catalog.repository != nil
+        guard configured else {
+            printError("lifeboat: no repository configured: /v1/platform/backup/status and /metrics answer 503")
+            return nil
+        }
+        do {
+            let opened = try await repository.open()
+            let maximumProofAge = try proof.seconds()
+            return { try await PlatformStatus.read(catalog: catalog, repository: opened, maximumProofAge: maximumProofAge) }
+        } catch {
+            let reason = (error as? CommandFailure)?.message ?? "\(error)"
+            printError("lifeboat: the repository cannot be opened (\(reason)): /v1/platform/backup/status and /metrics answer 503")
+            return { throw CommandFailure(.failure, reason) }
         }
     }
 

@@ -282,11 +282,29 @@ public struct OpenBaoConnection: Sendable, Hashable {
     public var token: SecretReference?
     public var unsealKeys: SecretReference?
     public var caCert: String?
-    public init(address: String, token: SecretReference? = nil, unsealKeys: SecretReference? = nil, caCert: String? = nil) {
+    /// The Transit key that seals this OpenBao, for transit-sealed clusters.
+    public var transit: OpenBaoTransitSeal?
+    public init(address: String, token: SecretReference? = nil, unsealKeys: SecretReference? = nil, caCert: String? = nil, transit: OpenBaoTransitSeal? = nil) {
         self.address = address
         self.token = token
         self.unsealKeys = unsealKeys
         self.caCert = caCert
+        self.transit = transit
+    }
+}
+
+/// An OpenBao `seal "transit"` stanza as the catalog records it: where the key lives and a token
+/// reference allowed to encrypt and decrypt with it (checked before a restore).
+public struct OpenBaoTransitSeal: Sendable, Hashable {
+    public var address: String
+    public var mount: String
+    public var keyName: String
+    public var token: SecretReference?
+    public init(address: String, mount: String = "transit", keyName: String, token: SecretReference? = nil) {
+        self.address = address
+        self.mount = mount
+        self.keyName = keyName
+        self.token = token
     }
 }
 

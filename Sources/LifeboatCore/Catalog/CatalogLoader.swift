@@ -266,12 +266,20 @@ struct NodeReader {
                 database: f["database"].flatMap { string($0, path: f.path("database")) },
                 sslmode: f["sslmode"].flatMap { oneOf($0, path: f.path("sslmode"), ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]) }))
         case .openbao:
-            guard let f = fields(node, path: path, allowed: ["address", "token", "unseal_keys", "ca_cert"], required: ["address"]),
+            guard let f = fields(node, path: path, allowed: ["address", "token", "unseal_keys", "ca_cert", "transit"], required: ["address"]),
                   let address = f["address"].flatMap({ address($0, path: f.path("address")) }) else { return nil }
+            var transit: OpenBaoTransitSeal?
+            if let node = f["transit"], let t = fields(node, path: f.path("transit"), allowed: ["address", "mount", "key_name", "token"], required: ["address", "key_name"]),
+               let transitAddress = t["address"].flatMap({ self.address($0, path: t.path("address")) }),
+               let keyName = t["key_name"].flatMap({ string($0, path: t.path("key_name")) }) {
+                transit = OpenBaoTransitSeal(
+                    address: transitAddress, mount: t["mount"].flatMap { string($0, path: t.path("mount")) } ?? "transit", keyName: keyName,
+                    token: t["token"].flatMap { secret($0, path: t.path("token")) })
+            }
             return .openbao(OpenBaoConnection(
                 address: address, token: f["token"].flatMap { secret($0, path: f.path("token")) },
                 unsealKeys: f["unseal_keys"].flatMap { secret($0, path: f.path("unseal_keys")) },
-                caCert: f["ca_cert"].flatMap { string($0, path: f.path("ca_cert")) }))
+                caCert: f["ca_cert"].flatMap { string($0, path: f.path("ca_cert")) }, transit: transit))
         case .etcd:
             guard let f = fields(node, path: path, allowed: ["endpoints", "username", "password"], required: ["endpoints"]),
                   let endpoints = f["endpoints"].flatMap({ stringList($0, path: f.path("endpoints")) }) else { return nil }

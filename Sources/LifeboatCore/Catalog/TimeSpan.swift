@@ -75,6 +75,13 @@ public struct TimeSpan: Sendable, Hashable, Comparable, Codable, CustomStringCon
         return text
     }
 
+    /// A measured duration for reports: sub-minute values keep one decimal (`4.2s`), longer ones
+    /// use the canonical text (`1h30m`).
+    public static func describe(seconds: Double) -> String {
+        if seconds < 60 { return String(format: "%.1fs", max(0, seconds)) }
+        return TimeSpan(seconds: Int64(seconds.rounded())).description
+    }
+
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         do { try self.init(parsing: text) } catch {

@@ -48,7 +48,8 @@ public struct RepositoryKeys: Sendable {
 }
 
 extension Data {
-    var hexString: String {
+    /// Lower-case hex, two digits a byte (ids, digests, fingerprints).
+    public var hexString: String {
         let digits = Array("0123456789abcdef".utf8)
         var text = [UInt8]()
         text.reserveCapacity(count * 2)
@@ -59,7 +60,8 @@ extension Data {
         return String(decoding: text, as: UTF8.self)
     }
 
-    init?(hexString: String) {
+    /// Parses hex in either case; nil for anything else, an odd length included.
+    public init?(hexString: String) {
         guard hexString.utf8.count % 2 == 0 else { return nil }
         var bytes = [UInt8]()
         bytes.reserveCapacity(hexString.utf8.count / 2)

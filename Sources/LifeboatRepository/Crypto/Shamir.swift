@@ -9,6 +9,11 @@ public enum Shamir {
         public var x: UInt8
         public var y: [UInt8]
 
+        public init(x: UInt8, y: [UInt8]) {
+            self.x = x
+            self.y = y
+        }
+
         /// Vault's byte layout: the y values followed by x.
         public var bytes: [UInt8] { y + [x] }
     }

@@ -1,6 +1,7 @@
 import Foundation
 
-/// A server process a test started; stopped by PID when the test is done, even if it failed.
+/// A server process Lifeboat started (a drill's scratch instance, the demo's servers, a test's server);
+/// stopped by PID when its owner is done, even if that owner failed.
 public final class ServerProcess: @unchecked Sendable {
     public let process: Process
     public let name: String
@@ -16,15 +17,19 @@ public final class ServerProcess: @unchecked Sendable {
         let log = try FileHandle(forWritingTo: logFile)
         process.standardOutput = log
         process.standardError = log
-        // A child inherits the spawning thread's signal mask, and the test runner's threads block
-        // nearly every signal (SIGTERM included): servers then ignore `stop()`'s SIGTERM and die only
-        // to SIGKILL after the grace period. Spawn with an empty mask so they can shut down cleanly.
+        try Self.withUnblockedSignals { try process.run() }
+    }
+
+    /// Runs `body` (which spawns a child) with an empty signal mask. A child inherits the spawning
+    /// thread's mask, and the test runner's threads block nearly every signal (SIGTERM included):
+    /// servers then ignore `stop()`'s SIGTERM and die only to SIGKILL after the grace period.
+    public static func withUnblockedSignals<T>(_ body: () throws -> T) rethrows -> T {
         var empty = sigset_t()
         var saved = sigset_t()
         sigemptyset(&empty)
         pthread_sigmask(SIG_SETMASK, &empty, &saved)
         defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
-        try process.run()
+        return try body()
     }
 
     public var pid: Int32 { process.processIdentifier }
@@ -89,20 +94,32 @@ public func awaitLoopbackPort(_ port: Int, timeout: TimeInterval, process: Serve
 }
 
 /// One connect(2) to 127.0.0.1:`port`; loopback answers at once, so this does not block.
-func loopbackPortAccepts(_ port: Int) -> Bool {
+public func loopbackPortAccepts(_ port: Int) -> Bool {
+    withLoopbackSocket(port: port) { connect($0, $1, $2) == 0 } ?? false
+}
+
+/// Whether 127.0.0.1:`port` can be bound right now (a launcher that needs two ports checks the second).
+public func loopbackPortIsFree(_ port: Int) -> Bool {
+    withLoopbackSocket(port: port) { bind($0, $1, $2) == 0 } ?? false
+}
+
+/// A fresh TCP socket and the address 127.0.0.1:`port`, closed after `body`; nil if no socket is available.
+private func withLoopbackSocket<T>(port: Int, _ body: (Int32, UnsafePointer<sockaddr>, socklen_t) -> T) -> T? {
     let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard descriptor >= 0 else { return false }
+    guard descriptor >= 0 else { return nil }
     defer { close(descriptor) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_port = in_port_t(UInt16(port).bigEndian)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     return withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
 }
 
+/// A server did not come up: it exited, or nothing listened in time.
 public struct ServerStartError: Error, CustomStringConvertible {
     public var message: String
+    public init(message: String) { self.message = message }
     public var description: String { message }
 }

@@ -1,0 +1,173 @@
+import Foundation
+import LifeboatConnectors
+import LifeboatCore
+
+/// The demo's platform on one machine: an OpenBao (raft, Shamir 5/3), a PostgreSQL 15 and an etcd,
+/// started on free loopback ports under one directory and seeded with data that cross-references:
+/// every tenant row in PostgreSQL and every tenant key in etcd names the OpenBao path of that
+/// tenant's secret. The catalog it writes points Lifeboat at these servers.
+final class DemoPlatform: @unchecked Sendable {
+    static let tenants = ["acme", "globex", "initech"]
+    static func secretPath(_ tenant: String) -> String { "secret/data/demo/tenants/\(tenant)" }
+
+    let directory: URL
+    private(set) var openbao: LocalOpenBao?
+    private(set) var postgres: LocalPostgres?
+    private(set) var etcd: LocalEtcd?
+    /// The OpenBao root token (written to `openbao-token`, mode 0600, for the catalog).
+    private(set) var rootToken = ""
+
+    var catalogURL: URL { directory.appendingPathComponent("lifeboat.yaml") }
+    var repositoryURL: URL { directory.appendingPathComponent("repository") }
+    var openbaoDirectory: URL { directory.appendingPathComponent("openbao") }
+    var postgresDirectory: URL { directory.appendingPathComponent("postgres") }
+    var etcdDirectory: URL { directory.appendingPathComponent("etcd") }
+
+    init(directory: URL) {
+        self.directory = directory
+    }
+
+    /// Starts the three servers (concurrently: OpenBao's raft election dominates) and initialises OpenBao.
+    func start() async throws {
+        async let bao = LocalOpenBao.start(in: openbaoDirectory)
+        async let pg = LocalPostgres.initialize(in: postgresDirectory.appendingPathComponent("data"), durable: false)
+        async let kv = LocalEtcd.start(in: etcdDirectory)
+        let (openbao, postgres, etcd) = try await (bao, pg, kv)
+        self.openbao = openbao
+        self.postgres = postgres
+        self.etcd = etcd
+        let initialized = try await openbao.initialize(shares: 5, threshold: 3)
+        rootToken = initialized.rootToken
+        try writeSecret("openbao-token", initialized.rootToken)
+        try writeSecret("openbao-unseal-keys", initialized.keys.joined(separator: "\n"))
+        try writeSecret("postgres-password", postgres.password ?? "")
+        try writeSecret("repository-passphrase", Data((0..<24).map { _ in UInt8.random(in: 0...255) }).base64EncodedString())
+        try await openbao.enableKV(token: rootToken)
+    }
+
+    /// Tenants (and, from `generation` 2 on, one more per generation) in all three stores.
+    func seed(generation: Int = 1) async throws {
+        guard let openbao, let postgres, let etcd else { throw CommandFailure(.failure, "the demo servers are not running") }
+        let tenants = Self.tenants + (generation > 1 ? (2...generation).map { "tenant\($0)" } : [])
+        for tenant in tenants {
+            try await openbao.client.writeSecret("demo/tenants/\(tenant)", [
+                "db_password": Data((0..<18).map { _ in UInt8.random(in: 0...255) }).base64EncodedString(),
+                "generation": String(generation),
+            ], token: rootToken)
+        }
+        let psql = try Psql(postgres.socketEndpoint)
+        if generation == 1 {
+            // One statement per call: CREATE DATABASE cannot run inside psql -c's implicit transaction.
+            for statement in ["CREATE ROLE app_owner LOGIN", "CREATE DATABASE app OWNER app_owner", "CREATE DATABASE billing OWNER app_owner"] {
+                _ = try await psql.output(statement)
+            }
+            _ = try await psql.output("""
+                CREATE TABLE tenants (name text PRIMARY KEY, secret_path text NOT NULL, created timestamptz NOT NULL DEFAULT now());
+                ALTER TABLE tenants OWNER TO app_owner;
+                """, database: "app")
+            _ = try await psql.output("CREATE TABLE invoices (id serial PRIMARY KEY, tenant text NOT NULL, cents bigint NOT NULL); ALTER TABLE invoices OWNER TO app_owner;",
+                                      database: "billing")
+        }
+        let rows = tenants.map { "('\($0)', '\(Self.secretPath($0))')" }.joined(separator: ", ")
+        _ = try await psql.output("INSERT INTO tenants (name, secret_path) VALUES \(rows) ON CONFLICT (name) DO NOTHING;", database: "app")
+        _ = try await psql.output("INSERT INTO invoices (tenant, cents) SELECT name, 1000 * length(name) FROM unnest(ARRAY['\(tenants.joined(separator: "','"))']) AS name;",
+                                  database: "billing")
+        let session = try await etcd.gateway().connect()
+        for tenant in tenants {
+            try await session.put(Data("/demo/tenants/\(tenant)".utf8), Data(#"{"secret_path":"\#(Self.secretPath(tenant))","database":"app"}"#.utf8))
+        }
+        try await session.put(Data("/demo/config/generation".utf8), Data(String(generation).utf8))
+    }
+
+    /// The catalog of this platform: three stores, their gates, the repository next to them.
+    func writeCatalog() throws {
+        guard let openbao, let postgres, let etcd else { throw CommandFailure(.failure, "the demo servers are not running") }
+        let paths = Self.tenants.map(Self.secretPath).joined(separator: ",")
+        let yaml = """
+        # Written by `lifeboat demo`: the servers it started on this machine.
+        version: 1
+        platform: lifeboat-demo
+
+        repository:
+          url: repository
+          password: file:repository-passphrase
+
+        stores:
+          - name: openbao
+            kind: openbao
+            method: raft snapshot (sys/storage/raft/snapshot)
+            cadence: 1h
+            retention: {keep_last: 24, keep_daily: 7}
+            priority: P0
+            rpo: 1h
+            rto: 5m
+            verify:
+        \(Self.tenants.map { "      - {read: \(Self.secretPath($0)), field: db_password}" }.joined(separator: "\n"))
+            connection:
+              address: \(openbao.address)
+              token: file:openbao-token
+              unseal_keys: file:openbao-unseal-keys
+
+          - name: postgres
+            kind: postgres
+            method: pg_dumpall + pg_dump -Fc (logical)
+            cadence: 1h
+            retention: {keep_last: 24, keep_daily: 7}
+            priority: P0
+            depends_on: [openbao]
+            rpo: 1h
+            rto: 5m
+            verify:
+              - {sql: "SELECT count(*) FROM tenants WHERE name IN ('acme', 'globex', 'initech')", expect: "3", database: app}
+              - {sql: "SELECT string_agg(secret_path, ',' ORDER BY name) FROM tenants WHERE name IN ('acme', 'globex', 'initech')", expect: "\(paths)", database: app}
+              - {sql: "SELECT count(*) FROM pg_roles WHERE rolname = 'app_owner'", expect: "1"}
+              - {sql: "SELECT count(DISTINCT tenant) >= 3 FROM invoices", expect: "t", database: billing}
+            connection:
+              host: 127.0.0.1
+              port: \(postgres.port)
+              user: \(postgres.superuser)
+              password: file:postgres-password
+              database: app
+
+          - name: etcd
+            kind: etcd
+            method: etcd v3 snapshot (maintenance/snapshot)
+            cadence: 15m
+            retention: {keep_last: 96}
+            priority: P1
+            rpo: 15m
+            rto: 5m
+            verify:
+              - {prefix: /demo/tenants/, min_keys: 3}
+            connection:
+              endpoints: [\(etcd.endpoints.joined(separator: ", "))]
+
+        planes:
+          - {plane: control plane, rpo: 1h, rto: 15m, stores: [openbao, postgres, etcd]}
+        """
+        try Data(yaml.utf8).write(to: catalogURL)
+    }
+
+    /// The disaster: every server stopped and its data directory deleted.
+    func destroy() async {
+        await stopServers()
+        for directory in [openbaoDirectory, postgresDirectory, etcdDirectory] { try? FileManager.default.removeItem(at: directory) }
+    }
+
+    func stopServers() async {
+        openbao?.stop()
+        await postgres?.stop()
+        await etcd?.stop()
+        openbao = nil
+        postgres = nil
+        etcd = nil
+    }
+
+    /// A secret for the catalog to reference: readable by this user only.
+    private func writeSecret(_ name: String, _ value: String) throws {
+        let url = directory.appendingPathComponent(name)
+        guard FileManager.default.createFile(atPath: url.path, contents: Data(value.utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw CommandFailure(.failure, "cannot write \(url.path)")
+        }
+    }
+}

@@ -1,0 +1,65 @@
+import ArgumentParser
+import Foundation
+import LifeboatCore
+import LifeboatEngine
+import LifeboatRepository
+
+/// What every whole-platform command needs: the catalog, the repository and the connectors.
+struct PlatformContext {
+    var catalog: Catalog
+    /// Relative paths and secret references in the catalog resolve against this directory.
+    var directory: URL
+    var repository: Repository
+    var connectors: [StoreKind: any StoreConnector]
+
+    static func open(_ options: RepositoryOptions) async throws -> PlatformContext {
+        guard let path = options.catalogPath else {
+            throw CommandFailure(.usage, "this command needs the catalog: pass --catalog or set LIFEBOAT_CATALOG")
+        }
+        let loaded = try CatalogLoader.load(contentsOf: path)
+        for warning in loaded.warnings { printError(warning.description) }
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
+        return PlatformContext(catalog: loaded.catalog, directory: directory, repository: try await options.open(),
+                               connectors: PlatformConnectors.all(catalogDirectory: directory, repositoryArguments: try options.childArguments()))
+    }
+
+    func preparation() throws -> RestorePreparation {
+        try RestorePreparation(catalog: catalog, repository: repository, connectors: connectors)
+    }
+}
+
+/// `--point ID | --latest | --time T`: which data a restore or drill brings back.
+struct SelectionOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The recovery point (an id or a unique prefix; see `lifeboat points`).", valueName: "id"))
+    var point: String?
+
+    @Flag(help: "The newest complete recovery point (the default).")
+    var latest = false
+
+    @Option(help: ArgumentHelp("Every store as it was at this instant (RFC 3339): point-in-time where WAL allows, else each store's newest snapshot before it.", valueName: "time"))
+    var time: String?
+
+    @Option(name: .customLong("snapshot"), help: ArgumentHelp("Pin a store to a snapshot, e.g. openbao=3fa9c2d1; the stores that depend on it follow it back in time.", valueName: "store=id"))
+    var pins: [String] = []
+
+    func selection() throws -> RestoreSelection {
+        let given = [point != nil, latest, time != nil].filter { $0 }.count
+        guard given <= 1 else { throw CommandFailure(.usage, "give one of --point, --latest and --time") }
+        if let point { return .point(point) }
+        if let time {
+            guard let instant = SourceTime.parse(time) else { throw CommandFailure(.usage, "--time takes an RFC 3339 time such as 2026-11-23T10:15:00Z, not \(time)") }
+            return .time(instant)
+        }
+        return .latest
+    }
+
+    func overrides() throws -> [String: String] {
+        var result: [String: String] = [:]
+        for pin in pins {
+            let parts = pin.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { throw CommandFailure(.usage, "--snapshot takes store=id, not \(pin)") }
+            result[parts[0]] = parts[1]
+        }
+        return result
+    }
+}

@@ -1,0 +1,78 @@
+import ArgumentParser
+import Foundation
+import LifeboatConnectors
+import LifeboatRepository
+
+/// `lifeboat postgres wal-fetch --store NAME %f %p` — PostgreSQL's restore_command.
+struct WALFetchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "wal-fetch",
+        abstract: "Fetch one archived WAL file from the repository (use as PostgreSQL's restore_command).",
+        discussion: """
+        Exit codes: 0 the file is at the destination (written to a temporary file, fsynced, renamed) · 1 not archived (normal: recovery then ends or probes on) · 126 any real error (repository unreachable, wrong passphrase, damaged object, bad usage), so recovery stops instead of promoting early.
+
+        Example (postgresql.conf of the server being recovered):
+          restore_command = '/usr/local/bin/lifeboat postgres wal-fetch --store app-db --repo /srv/lifeboat --password-file /etc/lifeboat/passphrase %f %p'
+        """)
+
+    /// Above 125: PostgreSQL treats it as fatal instead of "file not found".
+    static let errorStatus: Int32 = 126
+
+    @OptionGroup var repository: RepositoryOptions
+
+    @Option(help: ArgumentHelp("The catalog store the WAL belongs to.", valueName: "name"))
+    var store: String
+
+    @Argument(help: "The archived file's name (%f).")
+    var name: String
+
+    @Argument(help: "Where to write it (%p, relative to the data directory).")
+    var destination: String
+
+    func run() async throws {
+        let contents: Data?
+        do {
+            let repo = try await repository.open()
+            contents = try await repo.fetchWAL(store: store, name: name)
+        } catch {
+            printError("lifeboat: error: wal-fetch \(name): \(error)")
+            throw ExitCode(Self.errorStatus)
+        }
+        guard let contents else { throw ExitCode(ExitStatus.failure.rawValue) }
+        do {
+            try Self.writeDurably(contents, to: destination)
+        } catch {
+            printError("lifeboat: error: wal-fetch \(name): cannot write \(destination): \(error)")
+            throw ExitCode(Self.errorStatus)
+        }
+    }
+
+    /// Temporary file beside the destination, fsync, rename, fsync the directory: never a half-written %p.
+    static func writeDurably(_ data: Data, to destination: String) throws {
+        let directory = URL(fileURLWithPath: destination).deletingLastPathComponent().path
+        let temporary = destination + ".lifeboat-\(getpid()).tmp"
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        var failure: Int32 = 0
+        data.withUnsafeBytes { buffer in
+            var done = 0
+            while done < buffer.count {
+                let count = write(descriptor, buffer.baseAddress! + done, buffer.count - done)
+                if count < 0 { if errno == EINTR { continue }; failure = errno; return }
+                done += count
+            }
+        }
+        if failure == 0, fsync(descriptor) != 0 { failure = errno }
+        close(descriptor)
+        if failure == 0, rename(temporary, destination) != 0 { failure = errno }
+        guard failure == 0 else {
+            unlink(temporary)
+            throw POSIXError(POSIXErrorCode(rawValue: failure) ?? .EIO)
+        }
+        let directoryDescriptor = open(directory, O_RDONLY | O_CLOEXEC)
+        if directoryDescriptor >= 0 {
+            fsync(directoryDescriptor)
+            close(directoryDescriptor)
+        }
+    }
+}

@@ -1,0 +1,96 @@
+import ArgumentParser
+import Foundation
+import LifeboatConnectors
+import LifeboatCore
+import LifeboatRepository
+
+/// `lifeboat restore openbao --snapshot ID --target URL`
+struct RestoreOpenBaoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "openbao",
+        abstract: "Restore an OpenBao raft snapshot into a target node and unseal it with the source's keys.",
+        discussion: """
+        Before touching the target: the archive is checked against its own SHA256SUMS; for Shamir the unseal keys offered are combined and their fingerprint compared with the snapshot's; for Transit the key must encrypt and decrypt and open the snapshot's sealed checksums; an initialised target is refused without --force. Then an empty target is initialised temporarily (1 of 1; those credentials stay in memory and die with the restore), the snapshot is force-restored, Lifeboat waits for the node to seal itself (~6.5 s), unseals it with the SOURCE's key (sending the combined key when the node still reports its old seal config), and runs the store's verify checks with the source's token.
+
+        Unseal keys come from --share (repeatable), --unseal-keys-file (hex or base64 keys one per line, or the JSON of `bao operator init -format=json`), or the catalog's unseal_keys. A single 32-byte key is taken as the combined key.
+
+        Exit codes: 0 restored and every check passed · 1 the restore or a check failed, the target is initialised (no --force), or the Transit key is unusable · 2 usage · 3 the snapshot fails its checksums · 12 the unseal keys are not the snapshot's.
+
+        Example:
+          lifeboat restore openbao --snapshot latest --store openbao --catalog lifeboat.yaml --target http://10.0.0.7:8200 --unseal-keys-file ./unseal.json
+        """)
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var output: OutputOptions
+
+    @Option(help: "The snapshot: an id prefix, or latest.")
+    var snapshot: String
+
+    @Option(help: "The target node's address.")
+    var target: String
+
+    @Option(help: "The catalog store the snapshot belongs to: its verify checks, token and keys are used (default: the snapshot's store, when the catalog has it).")
+    var store: String?
+
+    @Option(help: ArgumentHelp("The source's unseal keys (hex/base64 lines or init JSON).", valueName: "path"))
+    var unsealKeysFile: String?
+
+    @Option(name: .customLong("share"), help: "An unseal share of the source, hex or base64 (repeatable).")
+    var shares: [String] = []
+
+    @Option(help: ArgumentHelp("File holding the source's token, for the verify checks (default: the catalog's token).", valueName: "path"))
+    var tokenFile: String?
+
+    @Option(help: ArgumentHelp("File holding a token of the target; needed only with --force on an initialised target.", valueName: "path"))
+    var targetTokenFile: String?
+
+    @Option(help: ArgumentHelp("File holding a Transit token (default: the catalog's transit.token).", valueName: "path"))
+    var transitTokenFile: String?
+
+    @Flag(help: "Overwrite an initialised target.")
+    var force = false
+
+    func validate() throws {
+        if unsealKeysFile != nil, !shares.isEmpty {
+            throw ValidationError("give the unseal keys once: --unseal-keys-file or --share, not both")
+        }
+    }
+
+    func run() async throws {
+        try await withOpenBaoExitCodes {
+            let repo = try await repository.open()
+            let manifest = try await repo.resolveSnapshot(snapshot, store: store)
+            var settings = try OpenBaoStoreSettings(catalogPath: repository.catalogPath, store: nil)
+            if let catalogPath = repository.catalogPath {
+                let name = store ?? manifest.store
+                if store != nil || (try? CatalogLoader.load(contentsOf: catalogPath).catalog.store(named: name)) != nil {
+                    settings = try OpenBaoStoreSettings(catalogPath: catalogPath, store: name)
+                }
+            }
+            let connection = settings.connection
+            let (keys, _) = try settings.unsealKeys(file: unsealKeysFile, shares: shares)
+            let connector = OpenBaoConnector(
+                store: manifest.store, address: connection?.address ?? manifest.source["address"] ?? "",
+                token: try settings.token(file: tokenFile, reference: connection?.token, what: "the source token"),
+                unsealKeys: keys, transit: settings.transit,
+                transitToken: try settings.token(file: transitTokenFile, reference: connection?.transit?.token, what: "the Transit token"),
+                verify: settings.store?.verify ?? [])
+            let targetToken = try targetTokenFile.map { try readSecretFile($0, what: "the target token") }
+            let report = try await connector.restore(
+                manifest, from: repo, into: OpenBaoRestoreTarget(address: target, token: targetToken, force: force),
+                progress: { progressLine($0) })
+            if output.json {
+                try printJSON(report)
+            } else {
+                print("restored snapshot \(report.snapshot.prefix(8)) (raft index \(report.raftIndex), term \(report.raftTerm)) into \(report.target) in \(String(format: "%.1f", report.seconds)) s")
+                print("custody: \(report.custody)")
+                if report.bootstrappedTarget { print("the empty target was initialised temporarily; its bootstrap credentials are gone") }
+                if report.staleSealConfig { print("the target reported its old seal config after the restore; \(report.restarted ? "it was restarted" : "it was unsealed with the combined key")") }
+                for check in report.checks { print("\(check.passed ? "ok  " : "FAIL") \(check.check): \(check.detail)") }
+            }
+            if !report.passed {
+                throw CommandFailure(.failure, "\(report.checks.filter { !$0.passed }.count) verify check(s) failed on \(target)")
+            }
+        }
+    }
+}

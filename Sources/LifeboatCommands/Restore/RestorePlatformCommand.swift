@@ -1,0 +1,126 @@
+import ArgumentParser
+import Foundation
+import LifeboatCore
+import LifeboatEngine
+import LifeboatRepository
+
+/// `lifeboat restore [platform]`: executes the restore plan against the catalog's own targets.
+struct RestorePlatformCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "platform",
+        abstract: "Restore every store of a recovery point in plan order, each step gated by its verify checks.",
+        discussion: """
+        Step by step in plan order: the step's guard is checked, its store restored into the target
+        the catalog names, and its verify checks run as a gate. A failed restore or gate stops the
+        run there, names the step and the check, and leaves every later store untouched (exit 5).
+
+        Consistency: no store is restored to a later time than the stores it depends on. When the
+        OpenBao snapshot chosen is older than the PostgreSQL data, PostgreSQL is rewound to the
+        OpenBao snapshot's time (point-in-time when WAL allows, else its newest older snapshot);
+        --dry-run shows it.
+
+        The run is destructive, so it needs --confirm with the phrase --dry-run prints. A journal
+        (next to the catalog, .lifeboat/restore-journal.json) records each step's stages; a step
+        that committed but was never verified (a crash) stops the next run until --from-step says
+        where to resume.
+
+        Example:
+          lifeboat restore --latest --catalog lifeboat.yaml --dry-run
+          lifeboat restore --point 3fa9c2d1 --catalog lifeboat.yaml --confirm "restore lifeboat-demo 3fa9c2d1"
+          lifeboat restore --point 3fa9c2d1 --catalog lifeboat.yaml --from-step 3 --confirm "…"
+        """)
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var selection: SelectionOptions
+    @OptionGroup var output: OutputOptions
+
+    @Flag(help: "Print the exact actions and targets, and the confirmation phrase; touch nothing.")
+    var dryRun = false
+
+    @Option(help: ArgumentHelp("Start at this plan step (after fixing what stopped an earlier run).", valueName: "n"))
+    var fromStep: Int?
+
+    @Option(help: ArgumentHelp("The confirmation phrase --dry-run prints.", valueName: "phrase"))
+    var confirm: String?
+
+    @Flag(help: "Let connectors overwrite targets that already hold data.")
+    var force = false
+
+    @Option(help: ArgumentHelp("The restore journal (default: .lifeboat/restore-journal.json next to the catalog).", valueName: "path"))
+    var journal: String?
+
+    struct PlannedStep: Encodable {
+        var order: Int
+        var store: String
+        var action: String
+        var snapshot: String?
+        var dataTime: Date?
+        var targetTime: Date?
+        var consistency: String?
+        var restore: String?
+        var gate: [String]
+        var problem: String?
+    }
+
+    struct DryRun: Encodable {
+        var point: String?
+        var confirmation: String
+        var steps: [PlannedStep]
+    }
+
+    func run() async throws {
+        let context = try await PlatformContext.open(repository)
+        let preparation = try context.preparation()
+        let (point, steps) = try await preparation.prepare(try selection.selection(), overrides: try selection.overrides())
+        let phrase = "restore \(context.catalog.platform ?? "platform") \(point.map { String($0.id.prefix(8)) } ?? selection.time ?? "latest")"
+        if dryRun {
+            let planned = steps.map { prepared in
+                PlannedStep(
+                    order: prepared.step.order, store: prepared.step.store, action: prepared.step.action, snapshot: prepared.snapshot?.id,
+                    dataTime: prepared.dataTime, targetTime: prepared.targetTime, consistency: prepared.consistency,
+                    restore: prepared.store.flatMap { store in prepared.snapshot.flatMap { snapshot in
+                        context.connectors[store.kind]?.describe(StoreRestoreRequest(
+                            store: store, snapshot: snapshot, targetTime: prepared.targetTime, repository: context.repository, destination: .production(force: force)))
+                    } },
+                    gate: prepared.step.verify, problem: prepared.problem)
+            }
+            if output.json {
+                try printJSON(DryRun(point: point?.id, confirmation: phrase, steps: planned))
+            } else {
+                print("restore of \(point.map { "recovery point \($0.id.prefix(8))" } ?? "the selected data") — dry run, nothing is touched")
+                for step in planned {
+                    print("\n\(step.order). \(step.store): \(step.action)")
+                    if let snapshot = step.snapshot { print("   snapshot: \(snapshot.prefix(8)), data from \(step.dataTime.map(SourceTime.format) ?? "?")") }
+                    if let targetTime = step.targetTime { print("   point-in-time: \(SourceTime.format(targetTime))") }
+                    if let consistency = step.consistency { print("   consistency: \(consistency)") }
+                    if let restore = step.restore { print("   does: \(restore)") }
+                    for check in step.gate { print("   gate: \(check)") }
+                    if let problem = step.problem { print("   WILL STOP HERE: \(problem)") }
+                }
+                print("\nto run it: --confirm \"\(phrase)\"")
+            }
+            return
+        }
+        guard confirm == phrase else {
+            throw EngineError(.confirmation, "a restore overwrites the catalog's targets; run with --dry-run to see what it does, then pass --confirm \"\(phrase)\"")
+        }
+        let journalURL = journal.map { URL(fileURLWithPath: $0) } ?? context.directory.appendingPathComponent(".lifeboat/restore-journal.json")
+        let record = try RestoreJournal(url: journalURL, point: point?.id ?? phrase)
+        try record.checkResume(explicitFromStep: fromStep != nil)
+        let quiet = output.json
+        let outcome = await PlatformRestore(preparation: preparation).run(steps, mode: .production(force: force), fromStep: fromStep ?? 1, journal: record) { event in
+            guard !quiet else { return }
+            switch event {
+            case .stepStarted(let prepared): printError("step \(prepared.step.order): restoring \(prepared.step.store)…")
+            case .stepFinished(let step): printError("step \(step.order): \(step.store) \(step.outcome.rawValue)" + (step.reason.map { ": \($0)" } ?? ""))
+            }
+        }
+        await outcome.releaseAll()
+        if output.json { try printJSON(outcome.steps) } else { print(DrillReportText.steps(outcome.steps)) }
+        if let failed = outcome.failedStep {
+            throw CommandFailure(.gateFailed, "the restore stopped at step \(failed.order) (\(failed.store)): \(failed.reason ?? "failed"); later stores were not touched. Fix it and re-run with --from-step \(failed.order)")
+        }
+        // Finished and verified: the journal has nothing left to protect.
+        try? FileManager.default.removeItem(at: journalURL)
+    }
+}

@@ -1,0 +1,137 @@
+import ArgumentParser
+import Foundation
+import LifeboatConnectors
+import LifeboatCore
+import LifeboatRepository
+
+/// `lifeboat restore postgres --store NAME …`
+struct RestorePostgresCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "postgres",
+        abstract: "Restore a PostgreSQL store: a logical backup into a server, or a base backup plus WAL into a new data directory.",
+        discussion: """
+        Logical (--to-host …): creates the roles and databases of the backup in the target server; refuses a target that already holds any of them unless --force (which drops and replaces them).
+        Physical (--data-dir …): checks first that the target is covered by a base backup plus an unbroken WAL chain (naming the missing segment if not), lays the base backup down, runs pg_verifybackup, recovers to --time / --target latest / --target-lsn, waits for promotion, runs the catalog's checks, and shuts the server down cleanly: the directory is then ready to be started.
+        Exit codes: 0 restored and every check passed · 1 refused, not restorable, the restore failed, or a check failed · 2 usage · 3 the repository is damaged.
+
+        Examples:
+          lifeboat restore postgres --store app-db -c lifeboat.yaml --to-host 10.0.0.5 --to-password-file pw --snapshot latest
+          lifeboat restore postgres --store app-db -c lifeboat.yaml --data-dir /var/lib/postgresql/15/restored --time '2026-11-22T09:14:00Z'
+        """)
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var output: OutputOptions
+
+    @Option(help: ArgumentHelp("The catalog store.", valueName: "name"))
+    var store: String
+
+    @Option(help: "Logical: the snapshot to restore (id prefix or latest).")
+    var snapshot = "latest"
+
+    @Option(help: "Logical: the target server's host (or socket directory).")
+    var toHost: String?
+    @Option(help: "Logical: the target server's port.")
+    var toPort = 5432
+    @Option(help: "Logical: the user to connect as (a superuser: it creates roles and databases).")
+    var toUser = "postgres"
+    @Option(help: "Logical: a file holding that user's password (default: $PGPASSWORD).")
+    var toPasswordFile: String?
+    @Flag(help: "Logical: drop and replace databases the target already has.")
+    var force = false
+
+    @Option(help: "Physical: the new data directory (absent or empty).")
+    var dataDir: String?
+    @Option(help: "Physical: recover to this time (ISO 8601, e.g. 2026-11-22T09:14:00Z).")
+    var time: String?
+    @Option(help: "Physical: `latest` recovers to the end of the archived WAL.")
+    var target: String?
+    @Option(help: "Physical: recover to this LSN (e.g. 0/3000148).")
+    var targetLsn: String?
+    @Flag(help: "Physical: keep WAL archiving on in the restored server (off by default so a drill cannot write into the archive).")
+    var keepArchiving = false
+    @Flag(help: "Physical: only check that the target is restorable, change nothing.")
+    var dryRun = false
+
+    struct Outcome: Encodable {
+        var logical: LogicalRestoreReport?
+        var physical: PhysicalRestoreReport?
+        var checks: [CheckResult]
+    }
+
+    func validate() throws {
+        guard (toHost == nil) != (dataDir == nil) else {
+            throw ValidationError("give either --to-host (logical restore into a server) or --data-dir (physical restore)")
+        }
+        if dataDir != nil {
+            let targets = [time, target, targetLsn].compactMap { $0 }
+            guard targets.count == 1 else { throw ValidationError("a physical restore needs exactly one of --time, --target latest, --target-lsn") }
+            if let target, target != "latest" { throw ValidationError("--target takes `latest`") }
+        }
+    }
+
+    func recoveryTarget() throws -> RecoveryTarget {
+        if let time {
+            guard let date = SourceTime.parse(time) ?? SourceTime.parse(time.replacingOccurrences(of: " ", with: "T")) else {
+                throw CommandFailure(.usage, "--time \(time) is not an ISO 8601 time (2026-11-22T09:14:00Z)")
+            }
+            return .time(date)
+        }
+        if let targetLsn {
+            guard let lsn = LSN(targetLsn) else { throw CommandFailure(.usage, "--target-lsn \(targetLsn) is not an LSN (0/3000148)") }
+            return .lsn(lsn)
+        }
+        return .latest
+    }
+
+    func run() async throws {
+        let repo = try await repository.open()
+        var connector = PostgresConnector(store: store, endpoint: PostgresEndpoint(host: "unused"))
+        if repository.catalogPath != nil {
+            connector = try postgresConnector(store: store, repository: repository)
+        }
+        var outcome = Outcome(checks: [])
+        if let dataDir {
+            let target = try recoveryTarget()
+            let plan = try await connector.planPhysicalRestore(to: target, in: repo)
+            if dryRun {
+                printError("restorable: \(target) from base backup \(plan.base.snapshot.prefix(8)) (\(SourceTime.format(plan.base.from)) … \(SourceTime.format(plan.base.to)))")
+                return
+            }
+            let wal = WALCommandLine(executable: lifeboatExecutablePath(), repositoryArguments: try repository.childArguments(), store: store)
+            let directory = URL(fileURLWithPath: dataDir, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)).standardizedFileURL
+            let (report, server) = try await connector.restorePhysical(to: target, from: repo, dataDirectory: directory, wal: wal,
+                                                                       keepArchiving: keepArchiving)
+            do {
+                outcome.checks = try await connector.runChecks(against: server.socketEndpoint)
+            } catch {
+                await server.stop()
+                throw error
+            }
+            await server.stop()
+            outcome.physical = report
+        } else if let toHost {
+            let password = try toPasswordFile.map { try readSecretFile($0, what: "the target's password") }
+                ?? ProcessInfo.processInfo.environment["PGPASSWORD"]
+            let endpoint = PostgresEndpoint(host: toHost, port: toPort, user: toUser, password: password)
+            let manifest = try await repo.resolveSnapshot(snapshot, store: store)
+            outcome.logical = try await connector.restoreLogical(manifest, from: repo, into: endpoint, force: force)
+            outcome.checks = try await connector.runChecks(against: endpoint)
+        }
+        if output.json {
+            try printJSON(outcome)
+        } else {
+            if let report = outcome.logical {
+                print("restored snapshot \(report.snapshot.prefix(8)) into \(report.target): databases \(report.databases.joined(separator: ", ")); roles created: \(report.rolesCreated.isEmpty ? "none" : report.rolesCreated.joined(separator: ", ")) (\(String(format: "%.1f", report.seconds)) s)")
+            }
+            if let report = outcome.physical {
+                print("restored base backup \(report.snapshot.prefix(8)) into \(report.dataDirectory), recovered to \(report.target), promoted on timeline \(report.timeline) (\(String(format: "%.1f", report.seconds)) s)")
+                print("pg_verifybackup: \(report.verifyBackup)")
+                if let replayed = report.lastReplayedTransaction { print(replayed) }
+            }
+            for check in outcome.checks { print("\(check.passed ? "ok  " : "FAIL") \(check.check): \(check.detail)") }
+        }
+        if outcome.checks.contains(where: { !$0.passed }) {
+            throw CommandFailure(.failure, "\(outcome.checks.filter { !$0.passed }.count) check(s) failed after the restore")
+        }
+    }
+}

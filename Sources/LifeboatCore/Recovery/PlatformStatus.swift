@@ -1,0 +1,118 @@
+import Foundation
+
+/// Per store: the last good backup, the last proven restore (from drill evidence), and how both
+/// compare with the catalog's targets. Served as `GET /v1/platform/backup/status` and as metrics.
+public struct PlatformStatus: Codable, Sendable, Hashable {
+    public var platform: String
+    public var generated: Date
+    /// A proof older than this is flagged stale.
+    public var maximumProofAge: Double
+    public var stores: [StoreStatus]
+    public var lastDrill: DrillSummary?
+
+    public struct StoreStatus: Codable, Sendable, Hashable {
+        public var store: String
+        public var kind: String
+        public var priority: String
+        public var lastBackup: Date?
+        public var lastBackupSize: Int64?
+        public var lastBackupSnapshot: String?
+        /// Data time of the last good backup.
+        public var lastBackupDataTime: Date?
+        /// Backups of this store that failed in recovery points, in all.
+        public var backupFailures: Int
+        public var rpoTarget: Double?
+        /// Now − data time of the last good backup: what a disaster now would lose.
+        public var rpoExposure: Double?
+        public var rpoMet: Bool?
+        /// When a drill last restored this store and its gate passed.
+        public var lastVerifiedRestore: Date?
+        public var lastDrill: String?
+        public var lastDrillOutcome: String?
+        public var lastDrillStepDuration: Double?
+        public var rtoTarget: Double?
+        /// No passed drill, or the last one is older than `maximumProofAge`.
+        public var proofStale: Bool
+
+        public init(store: String, kind: String, priority: String, lastBackup: Date?, lastBackupSize: Int64?, lastBackupSnapshot: String?,
+                    lastBackupDataTime: Date?, backupFailures: Int, rpoTarget: Double?, rpoExposure: Double?, rpoMet: Bool?,
+                    lastVerifiedRestore: Date?, lastDrill: String?, lastDrillOutcome: String?, lastDrillStepDuration: Double?,
+                    rtoTarget: Double?, proofStale: Bool) {
+            self.store = store
+            self.kind = kind
+            self.priority = priority
+            self.lastBackup = lastBackup
+            self.lastBackupSize = lastBackupSize
+            self.lastBackupSnapshot = lastBackupSnapshot
+            self.lastBackupDataTime = lastBackupDataTime
+            self.backupFailures = backupFailures
+            self.rpoTarget = rpoTarget
+            self.rpoExposure = rpoExposure
+            self.rpoMet = rpoMet
+            self.lastVerifiedRestore = lastVerifiedRestore
+            self.lastDrill = lastDrill
+            self.lastDrillOutcome = lastDrillOutcome
+            self.lastDrillStepDuration = lastDrillStepDuration
+            self.rtoTarget = rtoTarget
+            self.proofStale = proofStale
+        }
+    }
+
+    /// The newest drill, in brief.
+    public struct DrillSummary: Codable, Sendable, Hashable {
+        public var id: String
+        public var point: String
+        public var started: Date
+        public var duration: Double
+        public var passed: Bool
+        public var missedTargets: [String]
+
+        public init(id: String, point: String, started: Date, duration: Double, passed: Bool, missedTargets: [String]) {
+            self.id = id
+            self.point = point
+            self.started = started
+            self.duration = duration
+            self.passed = passed
+            self.missedTargets = missedTargets
+        }
+    }
+
+    public init(platform: String, generated: Date, maximumProofAge: Double, stores: [StoreStatus], lastDrill: DrillSummary?) {
+        self.platform = platform
+        self.generated = generated
+        self.maximumProofAge = maximumProofAge
+        self.stores = stores
+        self.lastDrill = lastDrill
+    }
+
+    /// Builds the status from what the repository holds. Pure: the caller reads the repository.
+    public static func compute(
+        catalog: Catalog, snapshots: [(store: String, kind: String, finished: Date, dataTime: Date, size: Int64, id: String)],
+        points: [RecoveryPoint], drills: [DrillReport], now: Date, maximumProofAge: Double
+    ) -> PlatformStatus {
+        let platform = catalog.platform ?? ""
+        let drills = drills.filter { $0.platform == platform }.sorted { $0.started > $1.started }
+        let stores = catalog.stores.filter { !$0.kind.isManual }.map { store -> StoreStatus in
+            // By store name, whatever the kind: an S3 or files store backed up with `lifeboat put`
+            // under its own name counts as backed up.
+            let last = snapshots.filter { $0.store == store.name }.max { $0.finished < $1.finished }
+            let failures = points.filter { $0.platform == platform }.flatMap(\.members).filter { $0.store == store.name && $0.snapshot == nil }.count
+            let exposure = last.map { now.timeIntervalSince($0.dataTime) }
+            let rpo = store.rpo.map { Double($0.seconds) }
+            let proven = drills.lazy.compactMap { drill in drill.steps.first { $0.store == store.name && $0.outcome == .passed }.map { (drill, $0) } }.first
+            let latest = drills.lazy.compactMap { drill in drill.steps.first { $0.store == store.name }.map { (drill, $0) } }.first
+            return StoreStatus(
+                store: store.name, kind: store.kind.rawValue, priority: store.priority.description,
+                lastBackup: last?.finished, lastBackupSize: last?.size, lastBackupSnapshot: last?.id, lastBackupDataTime: last?.dataTime,
+                backupFailures: failures, rpoTarget: rpo, rpoExposure: exposure,
+                rpoMet: exposure.flatMap { exposure in rpo.map { exposure <= $0 } },
+                lastVerifiedRestore: proven?.1.finished, lastDrill: latest?.0.id, lastDrillOutcome: latest?.1.outcome.rawValue,
+                lastDrillStepDuration: latest?.1.duration, rtoTarget: store.rto.map { Double($0.seconds) },
+                proofStale: proven.map { now.timeIntervalSince($0.1.finished) > maximumProofAge } ?? true)
+        }
+        let summary = drills.first.map {
+            DrillSummary(id: $0.id, point: $0.point, started: $0.started, duration: $0.duration, passed: $0.passed, missedTargets: $0.missedTargets)
+        }
+        return PlatformStatus(platform: platform, generated: now, maximumProofAge: maximumProofAge, stores: stores, lastDrill: summary)
+    }
+}

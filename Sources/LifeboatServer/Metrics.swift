@@ -1,0 +1,53 @@
+import Foundation
+import LifeboatCore
+
+/// The platform status in the Prometheus text exposition format (version 0.0.4).
+public enum PrometheusText {
+    public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
+
+    public static func render(_ status: PlatformStatus) -> String {
+        var text = ""
+        func family(_ name: String, _ type: String, _ help: String, _ value: (PlatformStatus.StoreStatus) -> Double?) {
+            let samples = status.stores.compactMap { store in value(store).map { (store.store, $0) } }
+            text += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+            for (store, value) in samples { text += "\(name){store=\"\(escape(store))\"} \(format(value))\n" }
+        }
+        family("lifeboat_last_backup_timestamp_seconds", "gauge", "Unix time the last good backup of the store finished.") { $0.lastBackup?.timeIntervalSince1970 }
+        family("lifeboat_last_backup_size_bytes", "gauge", "Size of the last good backup of the store.") { $0.lastBackupSize.map(Double.init) }
+        family("lifeboat_last_verified_restore_timestamp_seconds", "gauge", "Unix time a drill last restored the store and its verify gate passed.") { $0.lastVerifiedRestore?.timeIntervalSince1970 }
+        family("lifeboat_rpo_exposure_seconds", "gauge", "Age of the data in the last good backup: what a disaster now would lose.") { $0.rpoExposure }
+        family("lifeboat_rpo_target_seconds", "gauge", "The catalog's RPO target for the store.") { $0.rpoTarget }
+        family("lifeboat_backup_failures_total", "counter", "Backups of the store that failed in recovery points.") { Double($0.backupFailures) }
+        family("lifeboat_drill_step_duration_seconds", "gauge", "How long the store's step took in the last drill.") { $0.lastDrillStepDuration }
+        family("lifeboat_restore_proof_stale", "gauge", "1 when the store has no passed drill younger than the maximum proof age.") { $0.proofStale ? 1 : 0 }
+        return text
+    }
+
+    static func escape(_ label: String) -> String {
+        label.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
+    }
+
+    static func format(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(format: "%.3f", value)
+    }
+}
+
+/// Computes the status at most once per `lifetime`: a scrape every few seconds must not list the
+/// whole repository each time.
+actor StatusCache {
+    private let compute: @Sendable () async throws -> PlatformStatus
+    private let lifetime: TimeInterval
+    private var cached: (status: PlatformStatus, at: Date)?
+
+    init(lifetime: TimeInterval, compute: @escaping @Sendable () async throws -> PlatformStatus) {
+        self.lifetime = lifetime
+        self.compute = compute
+    }
+
+    func status() async throws -> PlatformStatus {
+        if let cached, Date().timeIntervalSince(cached.at) < lifetime { return cached.status }
+        let status = try await compute()
+        cached = (status, Date())
+        return status
+    }
+}

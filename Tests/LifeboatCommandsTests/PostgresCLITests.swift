@@ -1,0 +1,101 @@
+import Foundation
+@testable import LifeboatRepository
+import LifeboatTesting
+import Testing
+
+/// `lifeboat postgres …` and `lifeboat restore postgres` end to end, driven by a catalog, against a real PostgreSQL 15.
+@Suite struct PostgresCLITests {
+    static func catalog(port: Int) -> String {
+        """
+        version: 1
+        platform: test
+        repository:
+          url: repo
+          password: file:passphrase
+        stores:
+          - name: app-db
+            kind: postgres
+            method: pg_basebackup + WAL archiving
+            cadence: 1h
+            priority: P0
+            retention:
+              keep_last: 3
+            verify:
+              - sql: SELECT count(*) FROM events
+                expect: "50"
+            connection:
+              host: 127.0.0.1
+              port: \(port)
+              user: postgres
+              password: file:pgpassword
+        """
+    }
+
+    @Test func backupRecoveryWindowAndRestoreFromTheCatalog() async throws {
+        let shared = try await SharedRepository(label: "pg-cli")
+        defer { shared.remove() }
+        let catalog = shared.directory.appendingPathComponent("lifeboat.yaml")
+        let wal = WALCommandLine(executable: CommandLineTests.binary.path, repositoryArguments: ["--catalog", catalog.path], store: "app-db")
+        let source = try await LocalPostgres.initialize(in: shared.directory.appendingPathComponent("source"), archiveCommand: wal.archiveCommand, durable: false)
+        do {
+            try Self.catalog(port: source.port).write(to: catalog, atomically: true, encoding: .utf8)
+            try Data(source.password!.utf8).write(to: shared.directory.appendingPathComponent("pgpassword"))
+            let psql = try Psql(source.endpoint)
+            _ = try await psql.output("CREATE TABLE events (id int); INSERT INTO events SELECT generate_series(1, 50)")
+
+            let backup = try await CommandLineTests.run(["postgres", "backup", "--store", "app-db", "--catalog", catalog.path, "--json"])
+            #expect(backup.status == 0, "\(backup.stderr)")
+            let stored = try #require(JSONSerialization.jsonObject(with: backup.stdoutData) as? [String: String])
+            #expect(stored["method"] == "physical", "the catalog's method names pg_basebackup")
+            _ = try await psql.output("INSERT INTO events SELECT generate_series(51, 60); DELETE FROM events WHERE id > 50")
+            try await PostgresPITRTests.switchAndAwaitArchive(psql)
+
+            let window = try await CommandLineTests.run(["postgres", "recovery-window", "--store", "app-db", "--catalog", catalog.path])
+            #expect(window.status == 0, "\(window.stderr)")
+            #expect(window.stdout.contains("earliest 20") && window.stdout.contains("latest   20"), "\(window.stdout)")
+            #expect(window.stdout.contains(String(stored["id"]!.prefix(8))))
+
+            let dataDir = shared.directory.appendingPathComponent("restored").path
+            let restore = try await CommandLineTests.run(["restore", "postgres", "--store", "app-db", "--catalog", catalog.path,
+                                                          "--data-dir", dataDir, "--target", "latest", "--json"])
+            #expect(restore.status == 0, "\(restore.stderr)")
+            let outcome = try #require(JSONSerialization.jsonObject(with: restore.stdoutData) as? [String: Any])
+            let checks = try #require(outcome["checks"] as? [[String: Any]])
+            #expect(checks.count == 1 && checks[0]["passed"] as? Bool == true, "\(checks)")
+            let physical = try #require(outcome["physical"] as? [String: Any])
+            #expect(physical["timeline"] as? Int == 2)
+            // Shut down cleanly and promoted: pg_controldata says so.
+            let control = try await ExternalTool.locate("pg_controldata").run([dataDir])
+            #expect(control.output.contains("Database cluster state:               shut down"), "\(control.output)")
+            #expect(!FileManager.default.fileExists(atPath: dataDir + "/recovery.signal"))
+
+            let again = try await CommandLineTests.run(["restore", "postgres", "--store", "app-db", "--catalog", catalog.path,
+                                                        "--data-dir", dataDir, "--target", "latest"])
+            #expect(again.status == 1)
+            #expect(again.stderr.contains("not empty; nothing was changed"))
+            let early = try await CommandLineTests.run(["restore", "postgres", "--store", "app-db", "--catalog", catalog.path,
+                                                        "--data-dir", dataDir + "-2", "--time", "2001-01-01T00:00:00Z"])
+            #expect(early.status == 1)
+            #expect(early.stderr.contains("before the earliest restorable point"), "\(early.stderr)")
+
+            // A logical backup restored over the very server it came from is refused by the guard.
+            let logical = try await CommandLineTests.run(["postgres", "backup", "--store", "app-db", "--catalog", catalog.path, "--method", "logical"])
+            #expect(logical.status == 0, "\(logical.stderr)")
+            let refused = try await CommandLineTests.run(["restore", "postgres", "--store", "app-db", "--catalog", catalog.path,
+                                                          "--to-host", "127.0.0.1", "--to-port", String(source.port),
+                                                          "--to-password-file", shared.directory.appendingPathComponent("pgpassword").path])
+            #expect(refused.status == 1)
+            #expect(refused.stderr.contains("already holds database postgres"), "\(refused.stderr)")
+            let usage = try await CommandLineTests.run(["restore", "postgres", "--store", "app-db", "--catalog", catalog.path, "--data-dir", dataDir])
+            #expect(usage.status == 2)
+            for command in [["postgres", "backup"], ["postgres", "wal-push"], ["postgres", "wal-fetch"], ["postgres", "recovery-window"], ["restore", "postgres"]] {
+                let help = try await CommandLineTests.run(command + ["--help"])
+                #expect(help.status == 0 && help.stdout.contains("Example"), "\(command) --help has an example")
+            }
+        } catch {
+            await source.stop()
+            throw error
+        }
+        await source.stop()
+    }
+}

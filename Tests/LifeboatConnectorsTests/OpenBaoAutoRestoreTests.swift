@@ -1,0 +1,88 @@
+import Foundation
+@testable import LifeboatConnectors
+import LifeboatCore
+import LifeboatRepository
+import Testing
+
+/// Every row of the auto-restore decision table against real servers: the guard decides from what
+/// the nodes and the repository say, and only the `restore` row changes the empty node.
+@Suite struct OpenBaoAutoRestoreTests {
+    typealias Fixture = OpenBaoFixture
+
+    @Test func everyRowAgainstRealServers() async throws {
+        let directory = try Fixture.scratch("auto")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        async let startedSource = Fixture.node("source", in: directory, secrets: Fixture.sourceSecrets)
+        async let startedEmpty = LocalOpenBao.start(in: directory.appendingPathComponent("empty"), nodeID: "empty")
+        let (source, empty) = try await (startedSource, startedEmpty)
+        let repository = try await Fixture.repository(in: directory)
+        let keys = try UnsealKeyMaterial.parse(keys: source.initResult.keys, source: "stored keys")
+        let nodes = [empty.address]
+
+        func decide(nodes: [String] = nodes, keys: UnsealKeyMaterial?) async throws -> (AutoRestoreDecision, AutoRestoreFacts, SnapshotManifest?) {
+            let (facts, newest) = try await AutoRestoreGuard.gather(nodes: nodes, repository: { repository }, store: "openbao",
+                                                                    keys: keys, keysGoneReason: "the key file does not exist")
+            return (AutoRestoreDecision.decide(facts), facts, newest)
+        }
+        func emptyIsUntouched() async throws -> Bool { try await !empty.client.sealStatus().initialized }
+
+        // Row 3: no snapshot → abort, and the node stays uninitialised.
+        var (decision, facts, _) = try await decide(keys: keys)
+        #expect(decision.action == .abort, "\(facts)")
+        #expect(try await emptyIsUntouched())
+
+        // Row 6: the only snapshot records no fingerprint (taken without keys) → refuse.
+        let connector = OpenBaoConnector(store: "openbao", address: source.server.address, token: source.token, verify: Fixture.checks)
+        _ = try await connector.backup(into: repository)
+        (decision, facts, _) = try await decide(keys: keys)
+        #expect(decision.action == .refuse)
+        #expect(facts.keys == .unrecorded)
+
+        // With a fingerprinted snapshot newest:
+        var withKeys = connector
+        withKeys.unsealKeys = keys
+        let newest = try await withKeys.backup(into: repository)
+
+        // Row 1: a node with an initialised barrier → skip (even listed after an empty one).
+        (decision, facts, _) = try await decide(nodes: [empty.address, source.server.address], keys: keys)
+        #expect(decision.action == .skip)
+        #expect(facts.initializedNode == source.server.address)
+
+        // Row 2: a node that does not answer → refuse.
+        let silent = "http://127.0.0.1:\(try freeLoopbackPort())"
+        (decision, facts, _) = try await decide(nodes: [empty.address, silent], keys: keys)
+        #expect(decision.action == .refuse)
+        #expect(facts.unreachableNodes == [silent])
+
+        // Row 4: the stored keys are gone → refuse, naming why.
+        (decision, facts, _) = try await decide(keys: nil)
+        #expect(decision.action == .refuse)
+        #expect(facts.keys == .missing)
+        #expect(decision.reason.contains("does not exist"))
+
+        // Row 5: keys of another generation → refuse.
+        let otherKey = (0..<32).map { _ in UInt8.random(in: 0...255) }
+        let other = try UnsealKeyMaterial.parse(keys: Shamir.split(otherKey, shares: 5, threshold: 3).map { Data($0.bytes).base64EncodedString() },
+                                                source: "other")
+        (decision, facts, _) = try await decide(keys: other)
+        #expect(decision.action == .refuse)
+        #expect(facts.keys == .mismatch)
+        #expect(try await emptyIsUntouched())
+
+        // Row 7: no barrier, the snapshot, matching keys → restore; the data comes back.
+        let matched: SnapshotManifest?
+        (decision, facts, matched) = try await decide(keys: keys)
+        #expect(decision.action == .restore, "\(decision.reason)")
+        #expect(matched?.id == newest.id)
+        // This target is a process we started: a stale seal config is handled by restarting it.
+        let report = try await withKeys.restore(try #require(matched), from: repository,
+                                                into: OpenBaoRestoreTarget(address: empty.address, restart: { try await empty.restart() }))
+        #expect(report.passed)
+        #expect(report.restarted == report.staleSealConfig)
+        #expect(try await empty.client.readSecret("tenants/acme", token: source.token) == Fixture.sourceSecrets["tenants/acme"])
+
+        // And once restored, the guard skips: the barrier is initialised now.
+        (decision, _, _) = try await decide(keys: keys)
+        #expect(decision.action == .skip)
+    }
+}

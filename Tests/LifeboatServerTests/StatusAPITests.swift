@@ -1,0 +1,118 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import LifeboatCore
+import Logging
+import Testing
+@testable import LifeboatServer
+
+/// Status and metrics over live HTTP, from a status computed from known snapshots and drills.
+@Suite struct StatusAPITests {
+    static let now = Date(timeIntervalSince1970: 1_795_000_000)
+
+    static func status() throws -> PlatformStatus {
+        let yaml = """
+        version: 1
+        platform: "acme \\"prod\\""
+        stores:
+          - {name: openbao, kind: openbao, method: raft, cadence: 1h, priority: P0, rpo: 1h, rto: 10m, verify: [{read: secret/data/a}], connection: {address: "http://127.0.0.1:8200"}}
+          - {name: postgres, kind: postgres, method: pg_dumpall, cadence: 1h, priority: P0, depends_on: [openbao], rpo: 30m, verify: [{sql: "SELECT 1", expect: "1"}], connection: {host: 127.0.0.1}}
+        """
+        let catalog = try CatalogLoader.load(yaml: yaml, file: "t.yaml").catalog
+        let drill = DrillReport(
+            id: "d1", platform: catalog.platform!, point: "p1", hostname: "h", started: now.addingTimeInterval(-600), finished: now.addingTimeInterval(-540),
+            steps: [DrillReport.Step(order: 1, store: "openbao", kind: "openbao", action: "restore", snapshot: "s1", dataTime: now.addingTimeInterval(-700),
+                                     consistency: nil, target: "x", started: now.addingTimeInterval(-600), finished: now.addingTimeInterval(-570),
+                                     outcome: .passed, checks: [], reason: nil, rpoTarget: 3600, rtoTarget: 600, measuredRPO: 100, measuredRTO: 30)])
+        let failedPoint = RecoveryPoint(id: "p2", platform: catalog.platform!, started: now, finished: now,
+                                        members: [.init(store: "postgres", kind: "postgres", error: "connection refused")])
+        return PlatformStatus.compute(
+            catalog: catalog,
+            snapshots: [("openbao", "openbao", now.addingTimeInterval(-700), now.addingTimeInterval(-720), 2048, "s1"),
+                        ("postgres", "postgres", now.addingTimeInterval(-7200), now.addingTimeInterval(-7200), 4096, "s2")],
+            points: [failedPoint], drills: [drill], now: now, maximumProofAge: 86_400)
+    }
+
+    static func app(status: PlatformStatus?) throws -> some ApplicationProtocol {
+        let yaml = "version: 1\nstores:\n  - {name: a, kind: external, method: git, priority: P1, connection: {url: \"https://x\"}}\n"
+        let documents = try PlatformDocuments(catalog: try CatalogLoader.load(yaml: yaml, file: "t.yaml").catalog,
+                                              status: status.map { value in { @Sendable in value } })
+        return try buildApplication(documents: documents, settings: ServerSettings(host: "127.0.0.1", port: 0), logger: Logger(label: "test"))
+    }
+
+    @Test func statusReportsExposureAndProofPerStore() async throws {
+        try await Self.app(status: Self.status()).test(.live) { client in
+            try await client.execute(uri: "/v1/platform/backup/status", method: .get) { response in
+                #expect(response.status == .ok)
+                let body = try #require(JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any])
+                let stores = try #require(body["stores"] as? [[String: Any]])
+                let openbao = try #require(stores.first { $0["store"] as? String == "openbao" })
+                #expect(openbao["rpoExposure"] as? Double == 720)
+                #expect(openbao["rpoMet"] as? Bool == true)
+                #expect(openbao["proofStale"] as? Bool == false)
+                #expect(openbao["lastVerifiedRestore"] as? String == "2026-11-18T10:57:10Z")
+                let postgres = try #require(stores.first { $0["store"] as? String == "postgres" })
+                #expect(postgres["rpoMet"] as? Bool == false)
+                #expect(postgres["proofStale"] as? Bool == true)
+                #expect(postgres["backupFailures"] as? Int == 1)
+            }
+        }
+    }
+
+    @Test func metricsAreValidPrometheusText() async throws {
+        try await Self.app(status: Self.status()).test(.live) { client in
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType] == PrometheusText.contentType)
+                let text = String(buffer: response.body)
+                #expect(text.contains("# TYPE lifeboat_backup_failures_total counter\n"))
+                #expect(text.contains("lifeboat_rpo_exposure_seconds{store=\"openbao\"} 720\n"))
+                #expect(text.contains("lifeboat_rpo_exposure_seconds{store=\"postgres\"} 7200\n"))
+                #expect(text.contains("lifeboat_last_backup_timestamp_seconds{store=\"openbao\"} 1794999300\n"))
+                #expect(text.contains("lifeboat_last_verified_restore_timestamp_seconds{store=\"openbao\"} 1794999430\n"))
+                #expect(!text.contains("lifeboat_last_verified_restore_timestamp_seconds{store=\"postgres\"}"))
+                #expect(text.contains("lifeboat_drill_step_duration_seconds{store=\"openbao\"} 30\n"))
+                #expect(text.contains("lifeboat_backup_failures_total{store=\"postgres\"} 1\n"))
+                // Every sample line is `name{labels} value`.
+                for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+                    #expect(line.wholeMatch(of: /lifeboat_[a-z_]+\{store="[^"]*"\} -?[0-9.]+/) != nil, "\(line)")
+                }
+            }
+        }
+    }
+
+    @Test func withoutARepositoryStatusIsAProblem() async throws {
+        try await Self.app(status: nil).test(.live) { client in
+            for path in ["/v1/platform/backup/status", "/metrics"] {
+                try await client.execute(uri: path, method: .get) { response in
+                    #expect(response.status == .serviceUnavailable)
+                    #expect(response.headers[.contentType] == "application/problem+json")
+                    #expect(String(buffer: response.body).contains("\"code\":\"no_repository\""))
+                }
+            }
+        }
+    }
+
+    @Test func labelValuesAreEscaped() {
+        #expect(PrometheusText.escape("a\"b\\c\nd") == "a\\\"b\\\\c\\nd")
+    }
+}
+
+@Suite struct PlatformStatusComputeTests {
+    @Test func aStoreBackedUpWithPutUnderItsNameCountsAsBackedUp() throws {
+        let yaml = """
+        version: 1
+        stores:
+          - {name: media, kind: s3, method: copy, cadence: 1d, priority: P2, rpo: 2d, connection: {buckets: [media]}}
+          - {name: docs, kind: files, method: copy, cadence: 1d, priority: P3, connection: {paths: [/srv/docs]}}
+        """
+        let catalog = try CatalogLoader.load(yaml: yaml, file: "t.yaml").catalog
+        let now = Date(timeIntervalSince1970: 1_795_000_000)
+        let status = PlatformStatus.compute(
+            catalog: catalog, snapshots: [("media", "artefact", now.addingTimeInterval(-3600), now.addingTimeInterval(-3600), 10, "m1")],
+            points: [], drills: [], now: now, maximumProofAge: 86_400)
+        let media = try #require(status.stores.first { $0.store == "media" })
+        #expect(media.lastBackupSnapshot == "m1" && media.rpoExposure == 3600 && media.rpoMet == true)
+        #expect(status.stores.first { $0.store == "docs" }?.lastBackup == nil)
+    }
+}
