@@ -14,10 +14,10 @@ enum DrillReportHTML {
         <style>
         body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:1100px;color:#1d2430;padding:0 1rem}
         h1{font-size:1.5rem;margin:0 0 .25rem} h2{font-size:1.1rem;margin:2rem 0 .5rem}
-        .verdict{display:inline-block;padding:.2rem .7rem;border-radius:4px;color:#fff;font-weight:600}
+        .verdict{display:inline-block;white-space:nowrap;padding:.2rem .7rem;border-radius:4px;color:#fff;font-weight:600}
         .passed{background:#1f8a4c} .failed{background:#c0392b} .skipped{background:#8a94a6} .manual{background:#b7791f}
         table{border-collapse:collapse;width:100%} th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #e3e7ee;vertical-align:top;overflow-wrap:anywhere}
-        th{background:#f4f6fa;font-weight:600} td.num{text-align:right;font-variant-numeric:tabular-nums}
+        th{background:#f4f6fa;font-weight:600;white-space:nowrap} td.nowrap{white-space:nowrap} td.num{text-align:right;font-variant-numeric:tabular-nums}
         .meta{color:#5a6475} .miss{color:#c0392b;font-weight:600} code{font-size:12px}
         svg text{font:12px system-ui,sans-serif;fill:#1d2430}
         </style></head><body>
@@ -65,13 +65,13 @@ enum DrillReportHTML {
                 let text = TimeSpan.describe(seconds: value) + (target.map { " / " + TimeSpan.describe(seconds: $0) } ?? "")
                 return met == false ? "<span class=\"miss\">\(escape(text)) missed</span>" : escape(text)
             }
-            html += "<tr><td class=\"num\">\(step.order)</td><td>\(escape(step.store))<br><span class=\"meta\">\(escape(step.kind))</span></td>"
+            html += "<tr><td class=\"num\">\(step.order)</td><td class=\"nowrap\">\(escape(step.store))<br><span class=\"meta\">\(escape(step.kind))</span></td>"
             html += "<td><span class=\"verdict \(step.outcome.rawValue)\">\(step.outcome.rawValue)</span></td>"
-            html += "<td><code>\(escape(step.snapshot.map { String($0.prefix(12)) } ?? "–"))</code></td>"
+            html += "<td class=\"nowrap\"><code>\(escape(step.snapshot.map { String($0.prefix(12)) } ?? "–"))</code></td>"
             html += "<td>\(escape(step.dataTime.map(RepositoryTimeText.format) ?? "–"))</td>"
-            html += "<td>\(measure(step.measuredRPO, step.rpoTarget, step.rpoMet))</td>"
+            html += "<td class=\"nowrap\">\(measure(step.measuredRPO, step.rpoTarget, step.rpoMet))</td>"
             html += "<td class=\"num\">\(step.outcome == .skipped ? "–" : escape(TimeSpan.describe(seconds: step.duration)))</td>"
-            html += "<td>\(measure(step.measuredRTO, step.rtoTarget, step.rtoMet))</td>"
+            html += "<td class=\"nowrap\">\(measure(step.measuredRTO, step.rtoTarget, step.rtoMet))</td>"
             html += "<td>\(escape(step.target ?? "–"))"
             if let consistency = step.consistency { html += "<br><span class=\"meta\">\(escape(consistency))</span>" }
             if let reason = step.reason { html += "<br><span class=\"\(step.outcome == .failed ? "miss" : "meta")\">\(escape(reason))</span>" }
@@ -86,7 +86,7 @@ enum DrillReportHTML {
         var html = "<table><tr><th>Store</th><th>Check</th><th>Result</th><th>Found</th></tr>\n"
         for step in checked {
             for check in step.checks {
-                html += "<tr><td>\(escape(step.store))</td><td><code>\(escape(check.check))</code></td>"
+                html += "<tr><td class=\"nowrap\">\(escape(step.store))</td><td><code>\(escape(check.check))</code></td>"
                 html += "<td><span class=\"verdict \(check.passed ? "passed" : "failed")\">\(check.passed ? "pass" : "fail")</span></td><td>\(escape(check.detail))</td></tr>\n"
             }
         }
