@@ -39,10 +39,14 @@ struct PostgresStoreConnector: StoreConnector {
         case .scratch(let directory):
             return "\(what), into a fresh PostgreSQL 15 under \(directory.path)"
         case .production(let force):
+            let connection: PostgresConnection? = if case .postgres(let connection)? = request.store.connection { connection } else { nil }
             if physical {
-                return "refused: a physical restore needs a new data directory; run `lifeboat restore postgres --store \(request.store.name) --data-dir …`, start the server, then resume after this step"
+                guard let directory = connection?.dataDirectory else { return "refused: \(Self.noDataDirectory(request.store.name))" }
+                return "\(what), into \(directory) (PostgreSQL at \(connection.map { "\($0.host):\($0.port)" } ?? "?") must be stopped"
+                    + (force ? "; a non-empty directory is moved aside: --force" : "; refused if the directory is not empty: --force")
+                    + "), then shut down cleanly for your service manager to start"
             }
-            let target = if case .postgres(let connection)? = request.store.connection { "\(connection.host):\(connection.port)" } else { "?" }
+            let target = connection.map { "\($0.host):\($0.port)" } ?? "?"
             return "\(what), into \(target)" + (force ? " (dropping and replacing its databases: --force)" : " (refused if it already holds them: --force)")
         }
     }
@@ -67,19 +71,73 @@ struct PostgresStoreConnector: StoreConnector {
             }
             return RestoredPostgres(endpoint: server.socketEndpoint, server: server)
         case .production(let force):
-            guard !Self.isPhysical(request) else { throw EngineError(.invalidArgument, describe(request)) }
+            if Self.isPhysical(request) { return try await restoreInPlace(request, connector: connector, force: force) }
             _ = try await connector.restoreLogical(request.snapshot, from: request.repository, into: connector.endpoint, force: force)
             return RestoredPostgres(endpoint: connector.endpoint, server: nil)
         }
     }
 }
 
-/// A PostgreSQL after its restore; a drill's scratch server is stopped on release.
+extension PostgresStoreConnector {
+    static func noDataDirectory(_ store: String) -> String {
+        "a physical restore lays the base backup into a data directory, and store '\(store)' names none: set its connection.data_directory, or run `lifeboat restore postgres --store \(store) --data-dir …` by hand and resume after this step"
+    }
+
+    /// A physical production restore: the catalog's data directory is rebuilt from the base backup
+    /// and archived WAL while the production server is down. Lifeboat runs the recovery itself (so
+    /// the gate runs before anyone connects) and shuts the server down cleanly afterwards: the
+    /// directory is handed over to the service manager that owns PostgreSQL.
+    func restoreInPlace(_ request: StoreRestoreRequest, connector: PostgresConnector, force: Bool) async throws -> any RestoredStore {
+        guard case .postgres(let connection)? = request.store.connection, let path = connection.dataDirectory else {
+            throw EngineError(.invalidArgument, Self.noDataDirectory(request.store.name))
+        }
+        let running = connection.host.hasPrefix("/")
+            ? FileManager.default.fileExists(atPath: "\(connection.host)/.s.PGSQL.\(connection.port)")
+            : tcpEndpointAccepts(host: connection.host, port: connection.port)
+        guard !running else {
+            throw EngineError(.invalidArgument, "PostgreSQL still answers at \(connection.host):\(connection.port): stop it before its data directory \(path) is replaced; nothing was changed")
+        }
+        let data = URL(fileURLWithPath: path, isDirectory: true)
+        let fileManager = FileManager.default
+        var setAside: URL?
+        if let entries = try? fileManager.contentsOfDirectory(atPath: path), !entries.isEmpty {
+            let aside = URL(fileURLWithPath: setAsidePath(for: path), isDirectory: true)
+            guard force else {
+                throw EngineError(.invalidArgument, "the data directory \(path) is not empty; nothing was changed. With --force it is moved aside (to \(aside.lastPathComponent)), never deleted")
+            }
+            try fileManager.moveItem(at: data, to: aside)
+            setAside = aside
+        }
+        do {
+            let wal = WALCommandLine(executable: lifeboatExecutablePath(), repositoryArguments: repositoryArguments, store: request.store.name)
+            let (_, server) = try await connector.restorePhysical(
+                to: .time(request.targetTime ?? request.snapshot.sourceTime), from: request.repository, dataDirectory: data, wal: wal)
+            return RestoredPostgres(endpoint: server.socketEndpoint, server: server, handedOver: true)
+        } catch {
+            // Put the old directory back: a failed restore leaves the target as it found it.
+            if let setAside {
+                try? fileManager.removeItem(at: data)
+                try? fileManager.moveItem(at: setAside, to: data)
+            }
+            throw error
+        }
+    }
+}
+
+/// A PostgreSQL after its restore; a server Lifeboat started (a drill's scratch server, or the
+/// recovery of a production data directory) is stopped on release.
 struct RestoredPostgres: RestoredStore {
     let endpoint: PostgresEndpoint
     let server: LocalPostgres?
+    /// A production data directory recovered by Lifeboat: after the gate it is shut down for the service manager.
+    var handedOver = false
 
-    var target: String { server.map { "PostgreSQL on 127.0.0.1:\($0.port) (\($0.dataDirectory.path))" } ?? endpoint.description }
+    var target: String {
+        guard let server else { return endpoint.description }
+        return handedOver
+            ? "data directory \(server.dataDirectory.path), recovered and checked, then shut down cleanly: start PostgreSQL on it"
+            : "PostgreSQL on 127.0.0.1:\(server.port) (\(server.dataDirectory.path))"
+    }
 
     func check(_ checks: [VerifyCheck]) async throws -> [CheckResult] {
         try await PostgresConnector.runChecks(checks, against: endpoint)

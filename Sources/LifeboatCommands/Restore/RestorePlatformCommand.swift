@@ -116,7 +116,13 @@ struct RestorePlatformCommand: AsyncParsableCommand {
             }
         }
         await outcome.releaseAll()
-        if output.json { try printJSON(outcome.steps) } else { print(DrillReportText.steps(outcome.steps)) }
+        if output.json {
+            try printJSON(outcome.steps)
+        } else {
+            print(DrillReportText.steps(outcome.steps))
+            // Where each store now is: an operator's next move (start a handed-over data directory) depends on it.
+            for step in outcome.steps { if let target = step.target { print("\(step.store): \(target)") } }
+        }
         if let failed = outcome.failedStep {
             throw CommandFailure(.gateFailed, "the restore stopped at step \(failed.order) (\(failed.store)): \(failed.reason ?? "failed"); later stores were not touched. Fix it and re-run with --from-step \(failed.order)")
         }

@@ -131,13 +131,13 @@ extension EtcdConnector {
         async let status = snapshotStatus(file, etcdutl: etcdutl)
 
         // Only now is anything on the target touched.
-        let stamp = SourceTime.format(Date()).replacingOccurrences(of: ":", with: "").replacingOccurrences(of: ".", with: "")
+        let now = Date()
         var setAside: [(original: String, moved: String)] = []
         var restored: [String] = []
         let revision: Int64
         do {
             for directory in occupied {
-                let moved = directory + ".lifeboat-previous-" + stamp
+                let moved = setAsidePath(for: directory, at: now)
                 do { try fileManager.moveItem(atPath: directory, toPath: moved) } catch {
                     throw EtcdError(.invalidTarget, object: directory, "cannot move the old data aside to \(moved): \(error)")
                 }

@@ -98,6 +98,30 @@ public func loopbackPortAccepts(_ port: Int) -> Bool {
     withLoopbackSocket(port: port) { connect($0, $1, $2) == 0 } ?? false
 }
 
+/// Whether anything accepts TCP connections at `host`:`port` (any address it resolves to), giving
+/// up after `timeout`. A restore that lays data directories down asks this first: a production
+/// server still running there must be stopped before its files are replaced.
+public func tcpEndpointAccepts(host: String, port: Int, timeout: TimeInterval = 2) -> Bool {
+    var hints = addrinfo()
+    hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+    var results: UnsafeMutablePointer<addrinfo>?
+    let name = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+    guard getaddrinfo(name, String(port), &hints, &results) == 0, let first = results else { return false }
+    defer { freeaddrinfo(first) }
+    var candidate: UnsafeMutablePointer<addrinfo>? = first
+    while let info = candidate {
+        candidate = info.pointee.ai_next
+        let descriptor = socket(info.pointee.ai_family, info.pointee.ai_socktype, info.pointee.ai_protocol)
+        guard descriptor >= 0 else { continue }
+        defer { close(descriptor) }
+        // On Linux SO_SNDTIMEO bounds connect(2) too, so an address that drops packets cannot hang us.
+        var limit = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - timeout.rounded(.down)) * 1_000_000))
+        setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        if connect(descriptor, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 { return true }
+    }
+    return false
+}
+
 /// Whether 127.0.0.1:`port` can be bound right now (a launcher that needs two ports checks the second).
 public func loopbackPortIsFree(_ port: Int) -> Bool {
     withLoopbackSocket(port: port) { bind($0, $1, $2) == 0 } ?? false

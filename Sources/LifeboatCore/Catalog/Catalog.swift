@@ -267,13 +267,18 @@ public struct PostgresConnection: Sendable, Hashable {
     public var password: SecretReference?
     public var database: String?
     public var sslmode: String?
-    public init(host: String, port: Int = 5432, user: String? = nil, password: SecretReference? = nil, database: String? = nil, sslmode: String? = nil) {
+    /// Where a physical restore lays the server's data down (on the machine running `lifeboat
+    /// restore`); without it a physical production restore is refused.
+    public var dataDirectory: String?
+    public init(host: String, port: Int = 5432, user: String? = nil, password: SecretReference? = nil, database: String? = nil, sslmode: String? = nil,
+                dataDirectory: String? = nil) {
         self.host = host
         self.port = port
         self.user = user
         self.password = password
         self.database = database
         self.sslmode = sslmode
+        self.dataDirectory = dataDirectory
     }
 }
 
@@ -312,10 +317,28 @@ public struct EtcdConnection: Sendable, Hashable {
     public var endpoints: [String]
     public var username: String?
     public var password: SecretReference?
-    public init(endpoints: [String], username: String? = nil, password: SecretReference? = nil) {
+    /// The members a production restore recreates (their names, peer URLs and data directories on
+    /// the machine running `lifeboat restore`); without them a production restore is refused.
+    public var members: [EtcdMemberLayout]
+    public var clusterToken: String?
+    public init(endpoints: [String], username: String? = nil, password: SecretReference? = nil, members: [EtcdMemberLayout] = [], clusterToken: String? = nil) {
         self.endpoints = endpoints
         self.username = username
         self.password = password
+        self.members = members
+        self.clusterToken = clusterToken
+    }
+}
+
+/// One etcd member as `etcdutl snapshot restore` recreates it.
+public struct EtcdMemberLayout: Sendable, Hashable {
+    public var name: String
+    public var peerURL: String
+    public var dataDirectory: String
+    public init(name: String, peerURL: String, dataDirectory: String) {
+        self.name = name
+        self.peerURL = peerURL
+        self.dataDirectory = dataDirectory
     }
 }
 

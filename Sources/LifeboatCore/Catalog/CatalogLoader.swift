@@ -257,14 +257,15 @@ struct NodeReader {
     mutating func readConnection(_ node: Node, path: String, kind: StoreKind) -> Connection? {
         switch kind {
         case .postgres:
-            guard let f = fields(node, path: path, allowed: ["host", "port", "user", "password", "database", "sslmode"], required: ["host"]),
+            guard let f = fields(node, path: path, allowed: ["host", "port", "user", "password", "database", "sslmode", "data_directory"], required: ["host"]),
                   let host = f["host"].flatMap({ address($0, path: f.path("host")) }) else { return nil }
             let port = f["port"].flatMap { self.port($0, path: f.path("port")) } ?? 5432
             return .postgres(PostgresConnection(
                 host: host, port: port, user: f["user"].flatMap { string($0, path: f.path("user")) },
                 password: f["password"].flatMap { secret($0, path: f.path("password")) },
                 database: f["database"].flatMap { string($0, path: f.path("database")) },
-                sslmode: f["sslmode"].flatMap { oneOf($0, path: f.path("sslmode"), ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]) }))
+                sslmode: f["sslmode"].flatMap { oneOf($0, path: f.path("sslmode"), ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]) },
+                dataDirectory: f["data_directory"].flatMap { absolutePath($0, path: f.path("data_directory")) }))
         case .openbao:
             guard let f = fields(node, path: path, allowed: ["address", "token", "unseal_keys", "ca_cert", "transit"], required: ["address"]),
                   let address = f["address"].flatMap({ address($0, path: f.path("address")) }) else { return nil }
@@ -281,12 +282,22 @@ struct NodeReader {
                 unsealKeys: f["unseal_keys"].flatMap { secret($0, path: f.path("unseal_keys")) },
                 caCert: f["ca_cert"].flatMap { string($0, path: f.path("ca_cert")) }, transit: transit))
         case .etcd:
-            guard let f = fields(node, path: path, allowed: ["endpoints", "username", "password"], required: ["endpoints"]),
+            guard let f = fields(node, path: path, allowed: ["endpoints", "username", "password", "members", "cluster_token"], required: ["endpoints"]),
                   let endpoints = f["endpoints"].flatMap({ stringList($0, path: f.path("endpoints")) }) else { return nil }
             for (index, endpoint) in endpoints.enumerated() { checkNoCredentials(in: endpoint, path: f.path("endpoints") + "[\(index)]", at: f["endpoints"]?.position) }
+            let members = f["members"].flatMap { node in
+                list(node, path: f.path("members")) { reader, item, itemPath -> EtcdMemberLayout? in
+                    guard let m = reader.fields(item, path: itemPath, allowed: ["name", "peer_url", "data_directory"], required: ["name", "peer_url", "data_directory"]),
+                          let name = m["name"].flatMap({ reader.identifier($0, path: m.path("name")) }),
+                          let peer = m["peer_url"].flatMap({ reader.address($0, path: m.path("peer_url")) }),
+                          let directory = m["data_directory"].flatMap({ reader.absolutePath($0, path: m.path("data_directory")) }) else { return nil }
+                    return EtcdMemberLayout(name: name, peerURL: peer, dataDirectory: directory)
+                }
+            } ?? []
             return .etcd(EtcdConnection(
                 endpoints: endpoints, username: f["username"].flatMap { string($0, path: f.path("username")) },
-                password: f["password"].flatMap { secret($0, path: f.path("password")) }))
+                password: f["password"].flatMap { secret($0, path: f.path("password")) },
+                members: members, clusterToken: f["cluster_token"].flatMap { string($0, path: f.path("cluster_token")) }))
         case .s3:
             guard let f = fields(node, path: path, allowed: ["endpoint", "region", "buckets", "access_key_id", "secret_access_key", "path_style"], required: ["buckets"]),
                   let buckets = f["buckets"].flatMap({ stringList($0, path: f.path("buckets")) }) else { return nil }
@@ -405,6 +416,16 @@ struct NodeReader {
         guard allowed, text.first?.isLetter == true || text.first?.isNumber == true else {
             report(.badValue, path, at: node.position, "'\(text)' is not a valid name",
                    hint: "use letters, digits, '-', '_' or '.', starting with a letter or digit")
+            return nil
+        }
+        return text
+    }
+
+    /// A directory on the machine that runs the restore: absolute, so it cannot depend on the working directory.
+    mutating func absolutePath(_ node: Node, path: String) -> String? {
+        guard let text = string(node, path: path) else { return nil }
+        guard text.hasPrefix("/") else {
+            report(.badValue, path, at: node.position, "'\(text)' is not an absolute path", hint: "write the full path, starting with '/'")
             return nil
         }
         return text

@@ -1,0 +1,107 @@
+import Foundation
+import LifeboatConnectors
+import LifeboatCore
+import LifeboatTesting
+import Testing
+@testable import LifeboatCommands
+
+/// `backup`, `points`, `drill`, `status`, `catalog --status` and the production `restore` as an
+/// operator runs them, against the demo's real PostgreSQL, OpenBao and etcd.
+@Suite struct PlatformCommandLineTests {
+    typealias CLI = CommandLineTests
+
+    static func decode<T: Decodable>(_ type: T.Type, _ result: CommandLineTests.Result) throws -> T {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try decoder.decode(type, from: result.stdoutData)
+    }
+
+    @Test(.timeLimit(.minutes(5)))
+    func backUpDrillThenRestoreProductionInPlanOrderWithResume() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lifeboat-cli-platform-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        let platform = DemoPlatform(directory: directory)
+        defer {
+            ProcessSweep.stopProcesses(mentioning: directory.path)
+            try? FileManager.default.removeItem(at: directory)
+        }
+        try await platform.start()
+        try await platform.seed()
+        try platform.writeCatalog()
+        let etcd = try #require(platform.etcd)
+        let postgres = try #require(platform.postgres)
+        // A production restore recreates etcd's members: the catalog says where they live.
+        let layout = etcd.members.map { "{name: \($0.name), peer_url: \"\($0.peerURL)\", data_directory: \($0.dataDirectory)}" }.joined(separator: ", ")
+        var yaml = try String(contentsOf: platform.catalogURL, encoding: .utf8)
+        let endpointsLine = "      endpoints: [\(etcd.endpoints.joined(separator: ", "))]"
+        #expect(yaml.contains(endpointsLine))
+        yaml = yaml.replacingOccurrences(of: endpointsLine, with: endpointsLine + "\n      members: [\(layout)]\n      cluster_token: demo-etcd")
+        try yaml.write(to: platform.catalogURL, atomically: true, encoding: .utf8)
+        let c = ["-c", platform.catalogURL.path]
+
+        #expect(try await CLI.run(["validate"] + c).status == 0)
+        let created = try await CLI.run(["repo", "init"] + c)
+        #expect(created.status == 0, "\(created.stderr)")
+
+        // One recovery point of all three stores.
+        let backup = try await CLI.run(["backup", "--json"] + c)
+        #expect(backup.status == 0, "\(backup.stderr)")
+        let point = try Self.decode(RecoveryPoint.self, backup)
+        #expect(Set(point.members.map(\.store)) == ["openbao", "postgres", "etcd"])
+        #expect(point.members.allSatisfy { $0.snapshot != nil && $0.error == nil })
+        let points = try await CLI.run(["points", "--json"] + c)
+        #expect(try Self.decode([RecoveryPoint].self, points).map(\.id) == [point.id])
+
+        // Before any drill, status flags every store as unproven (exit 6); after one, all is well.
+        #expect(try await CLI.run(["status"] + c).status == 6)
+        let drill = try await CLI.run(["drill", "--json", "--point", String(point.id.prefix(8))] + c)
+        #expect(drill.status == 0, "\(drill.stderr)")
+        let report = try Self.decode(DrillReport.self, drill)
+        #expect(report.point == point.id && report.steps.map(\.store) == ["openbao", "postgres", "etcd"])
+        #expect(report.steps.allSatisfy { $0.outcome == .passed && !$0.checks.isEmpty })
+        let status = try await CLI.run(["status", "--json"] + c)
+        #expect(status.status == 0, "\(status.stdout)\(status.stderr)")
+        let stores = try Self.decode(PlatformStatus.self, status).stores
+        #expect(stores.allSatisfy { $0.lastVerifiedRestore != nil && !$0.proofStale && $0.lastBackupSnapshot != nil })
+        let matrix = try await CLI.run(["catalog", "--status"] + c)
+        #expect(matrix.status == 0 && matrix.stdout.contains(report.finished.formatted(.iso8601.year().month().day())), "\(matrix.stdout)")
+
+        // The platform moves on after the point: a row, a key and a secret the restore must undo.
+        _ = try await Psql(postgres.socketEndpoint).output("INSERT INTO tenants (name, secret_path) VALUES ('later', 'secret/data/demo/tenants/later')", database: "app")
+        try await etcd.gateway().connect().put(Data("/demo/tenants/later".utf8), Data("{}".utf8))
+
+        // The dry run shows the exact actions and the phrase; without the phrase nothing runs.
+        let dryRun = try await CLI.run(["restore", "--latest", "--dry-run"] + c)
+        #expect(dryRun.status == 0, "\(dryRun.stderr)")
+        let phrase = "restore lifeboat-demo \(point.id.prefix(8))"
+        #expect(dryRun.stdout.contains("--confirm \"\(phrase)\""), "\(dryRun.stdout)")
+        #expect(dryRun.stdout.contains("into members member1 (\(etcd.members[0].dataDirectory))"), "\(dryRun.stdout)")
+        let unconfirmed = try await CLI.run(["restore", "--latest", "--force", "--confirm", "restore something else"] + c)
+        #expect(unconfirmed.status == 2 && unconfirmed.stderr.contains(phrase), "\(unconfirmed.stderr)")
+
+        // The run: OpenBao and PostgreSQL restored and gated; etcd still runs, so its step refuses
+        // before touching anything and the run stops there (exit 5), naming the step.
+        let first = try await CLI.run(["restore", "--latest", "--force", "--confirm", phrase] + c)
+        #expect(first.status == 5, "\(first.stdout)\(first.stderr)")
+        #expect(first.stderr.contains("step 3 (etcd)") && first.stderr.contains("still answers") && first.stderr.contains("--from-step 3"), "\(first.stderr)")
+        #expect(try await Psql(postgres.socketEndpoint).value("SELECT count(*) FROM tenants WHERE name = 'later'", database: "app") == "0")
+        #expect(try await etcd.gateway().connect().keyValues(prefix: Data("/demo/tenants/later".utf8)).count == 1, "etcd untouched")
+
+        // Stop etcd as the message says, resume at step 3: its data directories are rebuilt,
+        // checked by a temporary start and handed over stopped.
+        await etcd.stop()
+        let resumed = try await CLI.run(["restore", "--latest", "--force", "--from-step", "3", "--confirm", phrase] + c)
+        #expect(resumed.status == 0, "\(resumed.stdout)\(resumed.stderr)")
+        #expect(resumed.stdout.contains("restored and checked, then stopped"), "\(resumed.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: platform.directory.appendingPathComponent(".lifeboat/restore-journal.json").path))
+        let aside = try FileManager.default.contentsOfDirectory(atPath: URL(fileURLWithPath: etcd.members[0].dataDirectory).deletingLastPathComponent().path)
+        #expect(aside.contains { $0.hasPrefix("member1.lifeboat-previous-") }, "the old data directory is kept aside: \(aside)")
+        let restarted = try await LocalEtcd.start(restored: etcd.members, logDirectory: directory.appendingPathComponent("etcd-restarted"))
+        defer { Task { await restarted.stop() } }
+        let session = try await restarted.gateway().connect()
+        #expect(try await session.keyValues(prefix: Data("/demo/tenants/".utf8)).map { String(decoding: $0.key, as: UTF8.self) }
+            == DemoPlatform.tenants.map { "/demo/tenants/\($0)" })
+        await restarted.stop()
+        await platform.stopServers()
+    }
+}
