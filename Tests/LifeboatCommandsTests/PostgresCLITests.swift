@@ -98,4 +98,60 @@ import Testing
         }
         await source.stop()
     }
+
+    /// The ordered restore of a physical store into production: the catalog's data directory is
+    /// rebuilt from the base backup and the WAL archive, but only once the server is down, and the
+    /// old directory is kept aside, never deleted.
+    @Test(.timeLimit(.minutes(4)))
+    func thePlatformRestoreRebuildsAPhysicalStoresDataDirectoryOnlyWhenTheServerIsDown() async throws {
+        let shared = try await SharedRepository(label: "pg-platform")
+        defer { shared.remove() }
+        let catalog = shared.directory.appendingPathComponent("lifeboat.yaml")
+        let wal = WALCommandLine(executable: CommandLineTests.binary.path, repositoryArguments: ["--catalog", catalog.path], store: "app-db")
+        let data = shared.directory.appendingPathComponent("source")
+        let source = try await LocalPostgres.initialize(in: data, archiveCommand: wal.archiveCommand, durable: false)
+        var server: LocalPostgres? = source
+        defer { if let server { Task { await server.stop() } } }
+        try (Self.catalog(port: source.port) + "\n      data_directory: \(data.path)\n").write(to: catalog, atomically: true, encoding: .utf8)
+        try Data(source.password!.utf8).write(to: shared.directory.appendingPathComponent("pgpassword"))
+        let psql = try Psql(source.endpoint)
+        _ = try await psql.output("CREATE TABLE events (id int); INSERT INTO events SELECT generate_series(1, 50)")
+        let c = ["--catalog", catalog.path]
+
+        let backup = try await CommandLineTests.run(["backup", "--json"] + c)
+        #expect(backup.status == 0, "\(backup.stderr)")
+        let point = try #require(try JSONSerialization.jsonObject(with: backup.stdoutData) as? [String: Any])
+        let phrase = "restore test \(String((point["id"] as? String ?? "").prefix(8)))"
+        // After the point: rows the restore to the point's time must not bring back.
+        _ = try await psql.output("INSERT INTO events SELECT generate_series(51, 60)")
+        try await PostgresPITRTests.switchAndAwaitArchive(psql)
+
+        let dryRun = try await CommandLineTests.run(["restore", "--latest", "--dry-run"] + c)
+        #expect(dryRun.stdout.contains("into \(data.path) (PostgreSQL at 127.0.0.1:\(source.port) must be stopped"), "\(dryRun.stdout)")
+        // The server still runs: refused before anything is touched.
+        let running = try await CommandLineTests.run(["restore", "--latest", "--force", "--confirm", phrase] + c)
+        #expect(running.status == 5 && running.stderr.contains("still answers at 127.0.0.1:\(source.port)"), "\(running.stderr)")
+        #expect(try await psql.value("SELECT count(*) FROM events") == "60")
+
+        await source.stop()
+        server = nil
+        let notEmpty = try await CommandLineTests.run(["restore", "--latest", "--confirm", phrase] + c)
+        #expect(notEmpty.status == 5 && notEmpty.stderr.contains("is not empty; nothing was changed"), "\(notEmpty.stderr)")
+        #expect(FileManager.default.fileExists(atPath: data.appendingPathComponent("PG_VERSION").path))
+
+        let restored = try await CommandLineTests.run(["restore", "--latest", "--force", "--confirm", phrase] + c)
+        #expect(restored.status == 0, "\(restored.stdout)\(restored.stderr)")
+        #expect(restored.stdout.contains("recovered and checked, then shut down cleanly"), "\(restored.stdout)")
+        let siblings = try FileManager.default.contentsOfDirectory(atPath: shared.directory.path)
+        #expect(siblings.contains { $0.hasPrefix("source.lifeboat-previous-") }, "the old data directory is kept: \(siblings)")
+        let control = try await ExternalTool.locate("pg_controldata").run([data.path])
+        #expect(control.output.contains("Database cluster state:               shut down"), "\(control.output)")
+
+        // Handed over: the service manager's start finds the point's data, not what came later.
+        let started = try await LocalPostgres.start(existing: data)
+        server = started
+        #expect(try await Psql(started.socketEndpoint).value("SELECT count(*) FROM events") == "50")
+        await started.stop()
+        server = nil
+    }
 }
