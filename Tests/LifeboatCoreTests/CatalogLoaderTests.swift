@@ -108,6 +108,35 @@ import Testing
         expectOne(badCount, code: .wrongType, field: "stores[0].retention.keep_last", line: "keep_last: many", message: "must be a whole number, found 'many'")
     }
 
+    @Test func restoreLayoutsAreReadAndRelativeDirectoriesRefused() throws {
+        let withDirectory = Self.base.replacingOccurrences(of: "password: env:PGPASSWORD", with: "password: env:PGPASSWORD\n      data_directory: /var/lib/postgresql/15/main")
+        let catalog = try CatalogLoader.load(yaml: withDirectory + "\n" + """
+          - name: etcd
+            kind: etcd
+            method: etcd snapshot
+            cadence: 15m
+            retention:
+              keep_last: 4
+            priority: P1
+            connection:
+              endpoints: [http://127.0.0.1:2379]
+              members:
+                - {name: etcd-0, peer_url: "http://127.0.0.1:2380", data_directory: /var/lib/etcd/etcd-0}
+              cluster_token: platform-etcd
+        """, file: Self.file).catalog
+        guard case .postgres(let postgres)? = catalog.stores.first(where: { $0.name == "postgres" })?.connection,
+              case .etcd(let etcd)? = catalog.stores.first(where: { $0.name == "etcd" })?.connection else {
+            Issue.record("connections not read")
+            return
+        }
+        #expect(postgres.dataDirectory == "/var/lib/postgresql/15/main")
+        #expect(etcd.members == [EtcdMemberLayout(name: "etcd-0", peerURL: "http://127.0.0.1:2380", dataDirectory: "/var/lib/etcd/etcd-0")])
+        #expect(etcd.clusterToken == "platform-etcd")
+
+        let relative = Self.base.replacingOccurrences(of: "password: env:PGPASSWORD", with: "password: env:PGPASSWORD\n      data_directory: pgdata")
+        expectOne(relative, code: .badValue, field: "stores[1].connection.data_directory", line: "data_directory: pgdata", message: "'pgdata' is not an absolute path")
+    }
+
     @Test func badDurationSaysWhatADurationLooksLike() {
         let yaml = Self.base.replacingOccurrences(of: "rpo: 1h", with: "rpo: 1hour")
         expectOne(yaml, code: .badDuration, field: "stores[1].rpo", line: "rpo: 1hour", message: "bad duration: 'o' is not a duration unit")
