@@ -34,11 +34,37 @@ import Testing
         #expect(html.contains("rewound to &lt;older&gt; time"))
     }
 
-    @Test func theTextReportNamesTheFailedStepAndTheMissedTargets() {
+    @Test func theTextReportNamesTheFailedStepAndItsReason() {
         let text = DrillReportText.render(Self.report())
         #expect(text.contains("FAILED at step 2 (postgres): gate failed"))
         #expect(text.contains("note: postgres rewound to <older> time"))
         #expect(text.contains("openbao   PASSED"))
         #expect(text.hasSuffix("FAILED: a gate failed"))
+    }
+
+    @Test func aDrillWhoseGatesPassedButMissedATargetFailsAndNamesIt() {
+        var report = Self.report()
+        // Every gate passed, but etcd came back after 10 s against a 5 s RTO.
+        report.steps = report.steps.map { step in
+            var step = step
+            step.outcome = .passed
+            step.reason = nil
+            step.checks = [CheckResult(check: "check of \(step.store)", passed: true, detail: "ok")]
+            step.measuredRPO = 30
+            step.measuredRTO = step.finished.timeIntervalSince(report.started)
+            return step
+        }
+        report.steps[2].finished = report.started.addingTimeInterval(10)
+        report.steps[2].measuredRTO = 10
+        #expect(report.gatesPassed && !report.passed)
+        let text = DrillReportText.render(report)
+        #expect(text.contains("10.0s / 5.0s MISSED") || text.contains("10s / 5s MISSED"), "\(text)")
+        #expect(text.contains("MISSED: "), "\(text)")
+        #expect(text.hasSuffix("FAILED: targets missed"))
+        let rows = text.split(separator: "\n")
+        #expect(rows.first { $0.hasPrefix("3  etcd") }?.contains("MISSED") == true, "\(text)")
+        #expect(rows.first { $0.hasPrefix("1  openbao") }?.contains("MISSED") == false, "\(text)")
+        let html = DrillReportHTML.render(report)
+        #expect(html.contains("missed</span>"))
     }
 }
