@@ -13,7 +13,7 @@ struct Platform {
     let repository: Repository
     var connector = DirectoryConnector()
 
-    init() async throws {
+    init(cacheVerify: String = "[{file: c1}]") async throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("lifeboat-engine-\(UUID().uuidString)")
         for store in ["vault", "database", "cache"] {
             try FileManager.default.createDirectory(at: root.appendingPathComponent(store), withIntermediateDirectories: true)
@@ -24,7 +24,7 @@ struct Platform {
         stores:
           - {name: vault, kind: files, method: copy, cadence: 1h, priority: P0, rpo: 1h, rto: 10m, verify: [{file: v1}], connection: {paths: [\(root.path)/vault]}}
           - {name: database, kind: files, method: copy, cadence: 1h, priority: P0, depends_on: [vault], rpo: 1h, verify: [{file: d1}], connection: {paths: [\(root.path)/database]}}
-          - {name: cache, kind: files, method: copy, cadence: 1h, priority: P2, verify: [{file: c1}], connection: {paths: [\(root.path)/cache]}}
+          - {name: cache, kind: files, method: copy, cadence: 1h, priority: P2, verify: \(cacheVerify), connection: {paths: [\(root.path)/cache]}}
           - {name: git, kind: external, method: git, priority: P1, connection: {url: "https://example.com/repo.git"}}
         """
         catalog = try CatalogLoader.load(yaml: yaml, file: "test.yaml").catalog
@@ -126,6 +126,19 @@ struct Platform {
         #expect(vault.reason?.contains("gate failed: file v1 exists") == true)
         for step in report.steps where step.order > vault.order { #expect(step.outcome == .skipped) }
         #expect(await platform.connector.restores.entries.map(\.store) == ["vault"])
+    }
+
+    @Test func aStepWithoutAutomatedChecksIsNotAProof() async throws {
+        let platform = try await Platform(cacheVerify: "[{manual: look at the cache}]")
+        defer { platform.cleanUp() }
+        _ = try await platform.backup()
+        let report = try await platform.drill()
+        let cache = try #require(report.steps.first { $0.store == "cache" })
+        #expect(cache.outcome == .manual && cache.checks.isEmpty)
+        #expect(cache.reason?.contains("no automated check") == true)
+        let status = try await PlatformStatus.read(catalog: platform.catalog, repository: platform.repository, maximumProofAge: 86400)
+        #expect(status.stores.first { $0.store == "cache" }?.lastVerifiedRestore == nil)
+        #expect(status.stores.first { $0.store == "vault" }?.lastVerifiedRestore != nil)
     }
 
     @Test func aRestoreThatThrowsFailsItsStep() async throws {
