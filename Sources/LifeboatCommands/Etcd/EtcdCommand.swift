@@ -50,12 +50,15 @@ struct CatalogEtcdStore {
 }
 
 extension EtcdError {
-    /// The documented exit status: 2 when the command was not run as asked (a guard refused it),
-    /// 3 for a damaged snapshot in the repository, 1 otherwise.
-    func commandFailure(restoring: Bool = false) -> CommandFailure {
+    /// The documented exit status: 2 when the command was not run as asked (an incoherent target,
+    /// a snapshot of another kind), 3 for a snapshot that fails its own checksum (in the repository,
+    /// or streamed from etcd at backup: as for an OpenBao archive), 1 otherwise — a guard that
+    /// refused a non-empty data directory included, as for PostgreSQL.
+    func commandFailure() -> CommandFailure {
         let status: ExitStatus = switch code {
-        case .invalidTarget, .wrongSnapshot, .dataDirectoryNotEmpty: .usage
-        case .damagedSnapshot: restoring ? .damaged : .failure
+        case .invalidTarget, .wrongSnapshot: .usage
+        case .dataDirectoryNotEmpty: .failure
+        case .damagedSnapshot: .damaged
         case .unreachable, .authentication, .server, .tool, .verification: .failure
         }
         return CommandFailure(status, description)
@@ -63,11 +66,11 @@ extension EtcdError {
 }
 
 /// Runs `body`, turning etcd and tool errors into documented exit statuses.
-func mappingEtcdErrors<T>(restoring: Bool = false, _ body: () async throws -> T) async throws -> T {
+func mappingEtcdErrors<T>(_ body: () async throws -> T) async throws -> T {
     do {
         return try await body()
     } catch let error as EtcdError {
-        throw error.commandFailure(restoring: restoring)
+        throw error.commandFailure()
     } catch let error as ToolError {
         throw CommandFailure(.failure, error.description)
     }

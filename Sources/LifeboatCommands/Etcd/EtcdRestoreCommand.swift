@@ -126,7 +126,7 @@ struct EtcdRestoreCommand: AsyncParsableCommand {
         // restored cluster still expects (auth travels inside the snapshot).
         let entry = verify && repository.catalogPath != nil ? try CatalogEtcdStore.load(catalog: repository.catalogPath, name: store ?? manifest.store) : nil
         let progress = TransferProgress("restored", total: manifest.size)
-        let report = try await mappingEtcdErrors(restoring: true) {
+        let report = try await mappingEtcdErrors {
             try await EtcdConnector.restore(manifest, from: repo, to: target, progress: progress.update)
         }
         progress.finish()
