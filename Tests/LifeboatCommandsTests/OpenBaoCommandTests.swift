@@ -75,6 +75,17 @@ import Testing
         let again = try await CLI.run(["restore", "openbao", "--snapshot", "latest", "--target", target.address] + c, environment: env)
         #expect(again.status == 1)
         #expect(again.stderr.contains("--force"), "\(again.stderr)")
+        // With --force, and the keys from the operator's own file (the catalog's is gone): restored again.
+        try await target.client.writeSecret("demo/tenants/target-only", ["x": "y"], token: initResult.rootToken)
+        let operatorKeys = directory.appendingPathComponent("operator-keys.json")
+        try FileManager.default.moveItem(at: directory.appendingPathComponent("unseal.json"), to: operatorKeys)
+        let forced = try await CLI.run(["restore", "openbao", "--snapshot", "latest", "--target", target.address, "--force",
+                                        "--unseal-keys-file", operatorKeys.path,
+                                        "--target-token-file", directory.appendingPathComponent("token").path] + c, environment: env)
+        try FileManager.default.moveItem(at: operatorKeys, to: directory.appendingPathComponent("unseal.json"))
+        #expect(forced.status == 0, "\(forced.stderr)")
+        #expect(try await target.client.readSecret("demo/tenants/target-only", token: initResult.rootToken) == nil, "the snapshot's data replaced the target's")
+        #expect(try await target.client.readSecret("demo/tenants/acme", token: initResult.rootToken) == ["db_password": "acme-secret"])
 
         // The guard: the catalog's node is initialised → skip, exit 0.
         let skip = try await CLI.run(["openbao", "auto-restore", "--store", "openbao", "--json"] + c, environment: env)

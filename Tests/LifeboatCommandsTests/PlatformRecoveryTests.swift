@@ -147,4 +147,85 @@ import Testing
             await outcome.releaseAll()
         }
     }
+
+    /// The consistency rule with a real WAL archive: OpenBao pinned to an older snapshot, PostgreSQL
+    /// (physical, archiving through this build's `postgres wal-push`) is recovered to that snapshot's
+    /// wall-clock time, not to a whole backup: the row written after it is gone, the one before stays.
+    @Test(.timeLimit(.minutes(4)))
+    func anOlderOpenBaoRewindsAPhysicalPostgresToItsTimeThroughTheWALArchive() async throws {
+        let shared = try await SharedRepository(label: "pitr-rewind")
+        defer {
+            ProcessSweep.stopProcesses(mentioning: shared.directory.path)
+            shared.remove()
+        }
+        let catalog = shared.directory.appendingPathComponent("lifeboat.yaml")
+        let wal = WALCommandLine(executable: CommandLineTests.binary.path, repositoryArguments: ["--catalog", catalog.path], store: "postgres")
+        async let startedBao = LocalOpenBao.start(in: shared.directory.appendingPathComponent("openbao"), nodeID: "source")
+        async let startedPostgres = LocalPostgres.initialize(in: shared.directory.appendingPathComponent("pg"), archiveCommand: wal.archiveCommand, durable: false)
+        let (openbao, postgres) = try await (startedBao, startedPostgres)
+        let initialized = try await openbao.initialize(shares: 5, threshold: 3)
+        try await openbao.enableKV(token: initialized.rootToken)
+        try Data(initialized.rootToken.utf8).write(to: shared.directory.appendingPathComponent("token"))
+        try Data(initialized.keys.joined(separator: "\n").utf8).write(to: shared.directory.appendingPathComponent("unseal-keys"))
+        try Data(postgres.password!.utf8).write(to: shared.directory.appendingPathComponent("pgpassword"))
+        try """
+        version: 1
+        platform: rewind
+        repository: {url: repo, password: file:passphrase}
+        stores:
+          - name: openbao
+            kind: openbao
+            method: raft snapshot
+            cadence: 1h
+            priority: P0
+            verify: [{read: secret/data/tenants/acme, field: key}]
+            connection: {address: "\(openbao.address)", token: file:token, unseal_keys: file:unseal-keys}
+          - name: postgres
+            kind: postgres
+            method: pg_basebackup + WAL archiving
+            cadence: 1h
+            priority: P0
+            depends_on: [openbao]
+            verify: [{sql: "SELECT count(*) FROM tenants WHERE name = 'acme'", expect: "1"}]
+            connection: {host: 127.0.0.1, port: \(postgres.port), user: postgres, password: file:pgpassword}
+        """.write(to: catalog, atomically: true, encoding: .utf8)
+        let loaded = try CatalogLoader.load(contentsOf: catalog.path).catalog
+        let context = PlatformContext(catalog: loaded, directory: shared.directory, repository: shared.repository,
+                                      connectors: PlatformConnectors.all(catalogDirectory: shared.directory, repositoryArguments: ["--catalog", catalog.path],
+                                                                                         executable: CommandLineTests.binary.path))
+        let psql = try Psql(postgres.endpoint)
+        _ = try await psql.output("CREATE TABLE tenants (name text PRIMARY KEY, secret_path text NOT NULL)")
+        func add(_ tenant: String) async throws {
+            try await openbao.client.writeSecret("tenants/\(tenant)", ["key": "\(tenant)-key"], token: initialized.rootToken)
+            _ = try await psql.output("INSERT INTO tenants VALUES ('\(tenant)', 'secret/data/tenants/\(tenant)')")
+        }
+
+        try await add("acme")
+        let first = try await PlatformBackup(catalog: loaded, repository: shared.repository, connectors: context.connectors).run()
+        #expect(first.isComplete, "\(first.members.compactMap(\.error))")
+        try await Task.sleep(for: .milliseconds(500))
+        try await add("globex")   // after the first OpenBao snapshot: must not survive the rewind
+        let second = try await PlatformBackup(catalog: loaded, repository: shared.repository, connectors: context.connectors).run()
+        #expect(second.isComplete, "\(second.members.compactMap(\.error))")
+        _ = try await psql.output("INSERT INTO tenants VALUES ('later', 'none')")
+        try await PostgresPITRTests.switchAndAwaitArchive(psql)
+
+        let preparation = try context.preparation()
+        let olderOpenBao = try #require(first.member("openbao")?.snapshot)
+        let (_, steps) = try await preparation.prepare(.point(second.id), overrides: ["openbao": olderOpenBao])
+        let postgresStep = try #require(steps.first { $0.step.store == "postgres" })
+        let openbaoTime = try #require(first.member("openbao")?.sourceTime)
+        #expect(postgresStep.targetTime == openbaoTime, "recovered to the OpenBao snapshot's time")
+        #expect(postgresStep.consistency?.contains("(point-in-time)") == true, "\(postgresStep.consistency ?? "")")
+
+        let outcome = await PlatformRestore(preparation: preparation).run(steps, mode: .scratch(shared.directory.appendingPathComponent("restored")))
+        #expect(outcome.steps.map(\.outcome) == [.passed, .passed], "\(outcome.steps.compactMap(\.reason))")
+        let restored = try #require(outcome.restored.compactMap { $0 as? RestoredPostgres }.first)
+        #expect(try await Psql(restored.endpoint).rows("SELECT name FROM tenants ORDER BY name").map { $0[0] } == ["acme"])
+        let restoredBao = try #require(outcome.restored.compactMap { $0 as? RestoredOpenBao }.first)
+        #expect(try await OpenBaoClient(address: restoredBao.address).readSecret("tenants/globex", token: initialized.rootToken) == nil)
+        await outcome.releaseAll()
+        openbao.stop()
+        await postgres.stop()
+    }
 }

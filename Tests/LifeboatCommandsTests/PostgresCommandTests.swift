@@ -55,6 +55,17 @@ struct SharedRepository {
         #expect(conflict.stderr.contains("wal/app-db/\(Self.segment)"), "\(conflict.stderr)")
         #expect(conflict.stderr.contains("a different file with this name is already archived"))
         #expect(try await shared.repository.fetchWAL(store: "app-db", name: Self.segment) == contents)
+        // Timeline history and backup-label files are archived too, and come back through wal-fetch.
+        let history = first.appendingPathComponent("00000002.history"), label = first.appendingPathComponent("\(Self.segment).00000028.backup")
+        try Data("1\t0/7000000\tbefore 2026-12-01 00:00:00+00\n".utf8).write(to: history)
+        try Data("START WAL LOCATION: 0/7000028 (file \(Self.segment))\n".utf8).write(to: label)
+        for file in [history, label] {
+            let pushed = try await CommandLineTests.run(push + [file.path])
+            #expect(pushed.status == 0, "\(file.lastPathComponent): \(pushed.stderr)")
+            let back = second.appendingPathComponent("fetched-" + file.lastPathComponent)
+            let fetched = try await CommandLineTests.run(["postgres", "wal-fetch", "--store", "app-db"] + shared.arguments + [file.lastPathComponent, back.path])
+            #expect(fetched.status == 0 && FileManager.default.contents(atPath: back.path) == FileManager.default.contents(atPath: file.path), "\(fetched.stderr)")
+        }
         let missing = try await CommandLineTests.run(push + [shared.directory.appendingPathComponent("nope/\(Self.segment)").path])
         #expect(missing.status == 1)
         let badName = try await CommandLineTests.run(push + [shared.passwordFile.path])

@@ -6,6 +6,7 @@ import LifeboatCore
 import LifeboatEngine
 import LifeboatRepository
 import LifeboatStorage
+import Synchronization
 
 /// `lifeboat demo`: the whole story on one machine.
 struct DemoCommand: AsyncParsableCommand {
@@ -46,7 +47,15 @@ struct DemoCommand: AsyncParsableCommand {
             ProcessSweep.stopProcesses(mentioning: directory.path)
             if !keep { ProcessSweep.removeDirectory(directory) }
         }
-        let report = try await Self.story(in: directory, quiet: output.json)
+        let report: DrillReport
+        do {
+            report = try await Self.story(in: directory, quiet: output.json)
+        } catch {
+            // Ctrl-C stops the servers under the story, which then fails: that failure is the
+            // interruption, so let the handler finish its cleanup and exit 130, not this error's code.
+            if Self.interrupted.load(ordering: .acquiring) { try? await Task.sleep(for: .seconds(60)) }
+            throw error
+        }
         if let html { try Data(DrillReportHTML.render(report).utf8).write(to: URL(fileURLWithPath: html)) }
         if output.json {
             try printJSON(report)
@@ -115,12 +124,16 @@ struct DemoCommand: AsyncParsableCommand {
         return directory
     }
 
+    /// Set by the signal handler before it stops anything.
+    static let interrupted = Atomic<Bool>(false)
+
     /// On SIGINT or SIGTERM: stop everything started in the work directory, remove it, exit 130.
     static func cleanUpOnSignal(directory: URL, keep: Bool) -> [any DispatchSourceSignal] {
         [SIGINT, SIGTERM].map { number in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler {
+                interrupted.store(true, ordering: .releasing)
                 printError("lifeboat: interrupted: stopping every server the demo started")
                 ProcessSweep.stopProcesses(mentioning: directory.path)
                 if !keep { ProcessSweep.removeDirectory(directory) }

@@ -11,6 +11,8 @@ struct PostgresStoreConnector: StoreConnector {
     let catalogDirectory: URL
     /// How PostgreSQL's `restore_command` child finds the repository (`--catalog …` / `--repo …`).
     let repositoryArguments: [String]
+    /// The `lifeboat` binary that child runs.
+    var executable = lifeboatExecutablePath()
 
     func connector(_ store: Store) throws -> PostgresConnector {
         guard case .postgres(let connection)? = store.connection else { return try PostgresConnector(store: store, password: nil) }
@@ -57,7 +59,7 @@ struct PostgresStoreConnector: StoreConnector {
         case .scratch(let directory):
             let data = directory.appendingPathComponent("data", isDirectory: true)
             if Self.isPhysical(request) {
-                let wal = WALCommandLine(executable: lifeboatExecutablePath(), repositoryArguments: repositoryArguments, store: request.store.name)
+                let wal = WALCommandLine(executable: executable, repositoryArguments: repositoryArguments, store: request.store.name)
                 let (_, server) = try await connector.restorePhysical(
                     to: .time(request.targetTime ?? request.snapshot.sourceTime), from: request.repository, dataDirectory: data, wal: wal)
                 return RestoredPostgres(endpoint: server.socketEndpoint, server: server)
@@ -109,7 +111,7 @@ extension PostgresStoreConnector {
             setAside = aside
         }
         do {
-            let wal = WALCommandLine(executable: lifeboatExecutablePath(), repositoryArguments: repositoryArguments, store: request.store.name)
+            let wal = WALCommandLine(executable: executable, repositoryArguments: repositoryArguments, store: request.store.name)
             let (_, server) = try await connector.restorePhysical(
                 to: .time(request.targetTime ?? request.snapshot.sourceTime), from: request.repository, dataDirectory: data, wal: wal)
             return RestoredPostgres(endpoint: server.socketEndpoint, server: server, handedOver: true)
