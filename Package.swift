@@ -20,6 +20,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        // Already in the graph through async-http-client; named here because the etcd connector
+        // speaks etcd's snapshot RPC over HTTP/2 itself.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-http2", from: "1.46.0"),
     ],
     targets: [
         // Catalog model, validation and the restore plan: pure values, no I/O.
@@ -51,6 +55,10 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+            .product(name: "NIOHPACK", package: "swift-nio-http2"),
         ]),
         // Test support: moto, the seeded generator; re-exports the connectors' server launchers.
         .target(name: "LifeboatTesting", dependencies: ["LifeboatStorage", "LifeboatConnectors"]),
@@ -76,7 +84,12 @@ let package = Package(
         .testTarget(name: "LifeboatCoreTests", dependencies: ["LifeboatCore", "LifeboatTesting"]),
         .testTarget(name: "LifeboatRepositoryTests", dependencies: ["LifeboatRepository", "LifeboatTesting"]),
         .testTarget(name: "LifeboatStorageTests", dependencies: ["LifeboatStorage", "LifeboatTesting"]),
-        .testTarget(name: "LifeboatConnectorsTests", dependencies: ["LifeboatConnectors", "LifeboatTesting"]),
+        .testTarget(name: "LifeboatConnectorsTests", dependencies: [
+            "LifeboatConnectors", "LifeboatTesting",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+            .product(name: "NIOHPACK", package: "swift-nio-http2"),
+        ]),
         .testTarget(name: "LifeboatEngineTests", dependencies: ["LifeboatEngine", "LifeboatTesting"]),
         .testTarget(name: "LifeboatServerTests", dependencies: [
             "LifeboatServer",

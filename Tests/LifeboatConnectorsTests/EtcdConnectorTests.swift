@@ -29,6 +29,7 @@ import Testing
         #expect(manifest.source["key_count"] == String(expected.count))
         #expect(manifest.source["revision"] == String(sourceHeader.revision))
         #expect(manifest.source["revision_exact"] == "true")
+        #expect(manifest.source["transport"] == "grpc", "etcd's own snapshot RPC, not the JSON gateway")
         #expect(manifest.source["cluster_id"] == sourceHeader.clusterIDHex)
         #expect(manifest.source["member_id"] == sourceHeader.memberIDHex)
         #expect(manifest.source["member_count"] == "1")
@@ -266,6 +267,7 @@ import Testing
 
             let manifest = try await EtcdConnector(store: "etcd", gateway: try source.gateway(username: "root", password: password)).backup(into: repository)
             #expect(manifest.source["username"] == "root")
+            #expect(manifest.source["transport"] == "grpc", "the gateway's token works as the RPC's metadata")
             #expect(!manifest.source.values.contains { $0.contains(password) })
             return (manifest, expected)
         }

@@ -38,7 +38,6 @@ public struct EtcdConnector: Sendable {
         // whether the count and revision are exactly the snapshot's (no write in between).
         let (count, before) = try await session.count(prefix: nil)
         let sourceTime = SourceTime.format(Date())
-        let stream = try await session.snapshot()
         let failure = FailureRecord()
         var source: [String: String] = [
             "endpoint": session.endpoint,
@@ -52,25 +51,42 @@ public struct EtcdConnector: Sendable {
             "source_time": sourceTime,
         ]
         if let username = gateway.username { source["username"] = username }
-        let description = SnapshotDescription(store: store, kind: Self.kind, tags: tags, source: source, point: point)
-        do {
-            // Up to 2 MiB read ahead: etcd keeps streaming while the repository chunks and seals.
-            return try await withReadAhead(RecordingFailures(base: stream, record: failure), limit: 64) { blocks in
-                try await repository.put(description, progress: progress, blocks: blocks) {
-                    let after: EtcdSession.Header
-                    do { after = try await session.count(prefix: nil).header } catch let error as EtcdError {
-                        failure.error = error
-                        throw error
+        func store<Blobs: AsyncSequence & Sendable>(_ stream: Blobs, transport: String) async throws -> SnapshotManifest where Blobs.Element == Data {
+            var description = SnapshotDescription(store: self.store, kind: Self.kind, tags: tags, source: source, point: point)
+            description.source["transport"] = transport
+            do {
+                // Up to 2 MiB read ahead: etcd keeps streaming while the repository chunks and seals.
+                return try await withReadAhead(RecordingFailures(base: stream, record: failure), limit: 64) { blocks in
+                    try await repository.put(description, progress: progress, blocks: blocks) {
+                        let after: EtcdSession.Header
+                        do { after = try await session.count(prefix: nil).header } catch let error as EtcdError {
+                            failure.error = error
+                            throw error
+                        }
+                        if after.revision == before.revision { return ["revision_exact": "true"] }
+                        return ["revision_exact": "false", "revision_after": String(after.revision)]
                     }
-                    if after.revision == before.revision { return ["revision_exact": "true"] }
-                    return ["revision_exact": "false", "revision_after": String(after.revision)]
                 }
+            } catch {
+                // The repository wraps what its input threw; give the caller etcd's own error back.
+                if let cause = failure.error { throw cause }
+                throw error
             }
-        } catch {
-            // The repository wraps what its input threw; give the caller etcd's own error back.
-            if let cause = failure.error { throw cause }
-            throw error
         }
+        // etcd's own RPC where the endpoint speaks plaintext HTTP/2 (etcd serves gRPC and the gateway
+        // on one port); the gateway for TLS endpoints, and when the RPC cannot even be opened.
+        if session.endpoint.hasPrefix("http://") {
+            do {
+                return try await EtcdGRPCSnapshot.withSnapshot(endpoint: session.endpoint, token: session.token) { blobs in
+                    try await store(blobs, transport: "grpc")
+                }
+            } catch let error as EtcdError where error.code == .unreachable && failure.bytes == 0 {
+                // Not one byte came (an endpoint behind an HTTP/1 proxy, say): the gateway may still serve it.
+                _ = error
+                failure.error = nil
+            }
+        }
+        return try await store(try await session.snapshot(), transport: "gateway")
     }
 
     /// Runs the catalog's etcd checks (`prefix` with `min_keys`) against a cluster. A failed check is a
@@ -108,6 +124,8 @@ public struct EtcdConnector: Sendable {
 /// The first etcd error a backup's input raised (the repository reports it only as text).
 final class FailureRecord: @unchecked Sendable {
     var error: EtcdError?
+    /// Bytes that went through: a transport that failed before the first can be swapped for another.
+    var bytes = 0
 }
 
 /// Passes blocks through and remembers the etcd error that ended the sequence.
@@ -122,7 +140,11 @@ struct RecordingFailures<Base: AsyncSequence & Sendable>: AsyncSequence, Sendabl
         var base: Base.AsyncIterator
         let record: FailureRecord
         mutating func next() async throws -> Data? {
-            do { return try await base.next() } catch {
+            do {
+                let block = try await base.next()
+                record.bytes += block?.count ?? 0
+                return block
+            } catch {
                 if let error = error as? EtcdError { record.error = error }
                 throw error
             }
