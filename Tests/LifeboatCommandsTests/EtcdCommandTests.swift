@@ -77,6 +77,26 @@ import Testing
         #expect(forced.stdout.contains("previous data (moved aside to"), "\(forced.stdout)")
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: data.path).filter { $0.contains("lifeboat-previous") }
         #expect(leftovers.isEmpty)
+
+        // The production form, as on each host of a three-member cluster: this host's member only,
+        // with the whole initial cluster and its token.
+        let peers = try (1...3).map { "m\($0)=http://127.0.0.1:\(try freeLoopbackPort())" }
+        let second = peers[1].split(separator: "=").map(String.init)
+        let onHost = data.appendingPathComponent("host-m2")
+        let perHost = try await CLI.run(["restore", "etcd", "--snapshot", "latest", "--name", "m2", "--initial-advertise-peer-urls", second[1],
+                                         "--initial-cluster", peers.joined(separator: ","), "--initial-cluster-token", "fleet-dr",
+                                         "--data-dir", onHost.path, "--json"], environment: env)
+        #expect(perHost.status == 0, "\(perHost.stderr)")
+        let written = try #require(try Self.json(perHost.stdout)["restore"] as? [String: Any])
+        #expect(written["initial_cluster"] as? String == peers.joined(separator: ","))
+        #expect(written["cluster_token"] as? String == "fleet-dr")
+        #expect(FileManager.default.fileExists(atPath: onHost.path + "/member/snap/db"))
+        // An initial cluster that does not hold this member is refused before anything is written.
+        let elsewhere = data.appendingPathComponent("host-m4")
+        let notListed = try await CLI.run(["restore", "etcd", "--snapshot", "latest", "--name", "m4", "--initial-advertise-peer-urls", second[1],
+                                           "--initial-cluster", peers.joined(separator: ","), "--data-dir", elsewhere.path], environment: env)
+        #expect(notListed.status == 2 && notListed.stderr.contains("the initial cluster must list m4="), "\(notListed.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: elsewhere.path))
     }
 
     @Test func unreachableEndpointsAndBadUsageExitWithTheirCodes() async throws {
