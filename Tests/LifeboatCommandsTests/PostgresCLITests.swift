@@ -1,4 +1,7 @@
 import Foundation
+@testable import LifeboatCommands
+import LifeboatCore
+import LifeboatEngine
 @testable import LifeboatRepository
 import LifeboatTesting
 import Testing
@@ -130,7 +133,7 @@ import Testing
         #expect(dryRun.stdout.contains("into \(data.path) (PostgreSQL at 127.0.0.1:\(source.port) must be stopped"), "\(dryRun.stdout)")
         // The server still runs: refused before anything is touched.
         let running = try await CommandLineTests.run(["restore", "--latest", "--force", "--confirm", phrase] + c)
-        #expect(running.status == 5 && running.stderr.contains("still answers at 127.0.0.1:\(source.port)"), "\(running.stderr)")
+        #expect(running.status == 5 && running.stderr.contains("still runs on \(data.path) (its postmaster.pid names a live process)"), "\(running.stderr)")
         #expect(try await psql.value("SELECT count(*) FROM events") == "60")
 
         await source.stop()
@@ -138,6 +141,23 @@ import Testing
         let notEmpty = try await CommandLineTests.run(["restore", "--latest", "--confirm", phrase] + c)
         #expect(notEmpty.status == 5 && notEmpty.stderr.contains("is not empty; nothing was changed"), "\(notEmpty.stderr)")
         #expect(FileManager.default.fileExists(atPath: data.appendingPathComponent("PG_VERSION").path))
+
+        // A restore that fails part way (here its restore_command cannot even run) puts the old
+        // directory back where it was, untouched.
+        let marker = data.appendingPathComponent("lifeboat-test-marker")
+        try Data("the original".utf8).write(to: marker)
+        let loaded = try CatalogLoader.load(contentsOf: catalog.path).catalog
+        let store = try #require(loaded.stores.first { $0.name == "app-db" })
+        let base = try #require(try await shared.repository.snapshots().manifests.first { $0.store == "app-db" })
+        let broken = PostgresStoreConnector(catalogDirectory: shared.directory, repositoryArguments: ["--catalog", catalog.path],
+                                            executable: "/nonexistent/lifeboat")
+        await #expect(throws: (any Error).self) {
+            _ = try await broken.restore(StoreRestoreRequest(store: store, snapshot: base, targetTime: nil, repository: shared.repository,
+                                                             destination: .production(force: true)))
+        }
+        #expect(FileManager.default.contents(atPath: marker.path) == Data("the original".utf8), "the previous directory is back")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: shared.directory.path).allSatisfy { !$0.contains("lifeboat-previous") })
+        try FileManager.default.removeItem(at: marker)
 
         let restored = try await CommandLineTests.run(["restore", "--latest", "--force", "--confirm", phrase] + c)
         #expect(restored.status == 0, "\(restored.stdout)\(restored.stderr)")

@@ -87,3 +87,43 @@ import Testing
         #expect(throws: EtcdError.self) { try SnapshotResponse(Data([0x0B])) }   // wire type 3: not in etcd's messages
     }
 }
+
+/// The same decoder against what a broken or foreign peer sends.
+@Suite struct EtcdGRPCSnapshotDamageTests {
+    typealias Frames = EtcdGRPCSnapshotTests
+
+    static func expectFailure(_ frames: [HTTP2Frame.FramePayload], code: EtcdError.Code, _ text: String,
+                              sourceLocation: SourceLocation = #_sourceLocation) async {
+        let error = await #expect(throws: EtcdError.self, sourceLocation: sourceLocation) { try await Frames.read(frames) }
+        #expect(error?.code == code && error?.message.contains(text) == true, "\(String(describing: error))", sourceLocation: sourceLocation)
+    }
+
+    @Test func aStreamEndingInsideAMessageIsDamage() async {
+        var frames = Frames.frames(EtcdSnapshotFormatTests.snapshotBytes(), frameSize: 5000, status: nil)
+        // Half a message after the last whole one, then a successful status.
+        frames.append(.data(.init(data: .byteBuffer(ByteBuffer(bytes: [0, 0, 0, 0, 40, 0x1A, 0x26])))))
+        frames.append(.headers(.init(headers: ["grpc-status": "0"], endStream: true)))
+        await Self.expectFailure(frames, code: .damagedSnapshot, "ended inside a message")
+    }
+
+    @Test func bytesStillToComeAtTheEndAreDamage() async {
+        // A call that says it succeeded, but whose last message announced more.
+        let snapshot = EtcdSnapshotFormatTests.snapshotBytes()
+        var frames: [HTTP2Frame.FramePayload] = [.headers(.init(headers: [":status": "200"]))]
+        frames.append(.data(.init(data: .byteBuffer(ByteBuffer(bytes: Frames.message(blob: snapshot, remaining: 4096))))))
+        frames.append(.headers(.init(headers: ["grpc-status": "0"], endStream: true)))
+        await Self.expectFailure(frames, code: .damagedSnapshot, "4096 still to come")
+    }
+
+    @Test func aResetStreamAHTTPErrorAndForeignFramingAreRefused() async {
+        let snapshot = EtcdSnapshotFormatTests.snapshotBytes()
+        var reset = Array(Frames.frames(snapshot, frameSize: 200, status: nil).prefix(3))
+        reset.append(.rstStream(.cancel))
+        await Self.expectFailure(reset, code: .unreachable, "reset the snapshot stream")
+        await Self.expectFailure([.headers(.init(headers: [":status": "415"]))], code: .server, "HTTP 415")
+        let compressed: [HTTP2Frame.FramePayload] = [.data(.init(data: .byteBuffer(ByteBuffer(bytes: [1, 0, 0, 0, 1, 0]))))]
+        await Self.expectFailure(compressed, code: .server, "compressed")
+        let huge: [HTTP2Frame.FramePayload] = [.data(.init(data: .byteBuffer(ByteBuffer(bytes: [0, 0x7F, 0xFF, 0xFF, 0xFF]))))]
+        await Self.expectFailure(huge, code: .damagedSnapshot, "not etcd's snapshot stream")
+    }
+}

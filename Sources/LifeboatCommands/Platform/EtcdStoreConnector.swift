@@ -35,6 +35,46 @@ struct EtcdStoreConnector: StoreConnector {
         }
     }
 
+    /// Every member must be down before its data directory is replaced: each client endpoint and
+    /// each peer URL must refuse connections. "Cannot tell" (a name that does not resolve) refuses.
+    static func requireStopped(_ store: Store, members: [EtcdMember]) throws {
+        guard case .etcd(let connection) = store.connection else { return }
+        for address in connection.endpoints + members.map(\.peerURL) {
+            guard let url = URL(string: address), let host = url.host else { continue }
+            switch probeTCPEndpoint(host: host, port: url.port ?? 2379) {
+            case .refused: continue
+            case .accepts:
+                throw EngineError(.invalidArgument, "etcd still answers at \(address): stop every member before their data directories are replaced; nothing was changed")
+            case .unknown(let why):
+                throw EngineError(.invalidArgument, "cannot tell whether the etcd member at \(address) is stopped (\(why)); nothing was changed")
+            }
+        }
+    }
+
+    /// Run as root, the restored directories would belong to root: give each the owner of the data
+    /// it replaced, so the service that runs etcd (often as its own user) can open it.
+    static func giveOwnership(of report: EtcdRestoreReport) async throws {
+        guard geteuid() == 0 else { return }
+        for previous in report.setAside {
+            guard let range = previous.range(of: ".lifeboat-previous-") else { continue }
+            let original = String(previous[..<range.lowerBound])
+            _ = try await ExternalTool.locate("chown").run(["-R", "--reference=\(previous)", original]).check("chown")
+        }
+    }
+
+    /// Removes what a failed restore wrote and moves the previous data back; says where things are.
+    static func putBack(_ report: EtcdRestoreReport) -> String {
+        let fileManager = FileManager.default
+        var stuck: [String] = []
+        for member in report.members { try? fileManager.removeItem(atPath: member.dataDirectory) }
+        for previous in report.setAside {
+            guard let range = previous.range(of: ".lifeboat-previous-") else { continue }
+            do { try fileManager.moveItem(atPath: previous, toPath: String(previous[..<range.lowerBound])) } catch { stuck.append(previous) }
+        }
+        if stuck.isEmpty { return "the restored data was removed and the previous data directories put back" }
+        return "the restored data was removed; the previous data could not be moved back and is intact at " + stuck.joined(separator: ", ")
+    }
+
     static func layout(_ store: Store) -> [EtcdMemberLayout] {
         if case .etcd(let connection) = store.connection { connection.members } else { [] }
     }
@@ -62,12 +102,8 @@ struct EtcdStoreConnector: StoreConnector {
             handedOver = false
         case .production(let force):
             if let refusal = Self.productionRefusal(request.store) { throw EngineError(.invalidArgument, refusal) }
-            if case .etcd(let connection) = request.store.connection,
-               let running = connection.endpoints.first(where: { endpoint in
-                   URL(string: endpoint).flatMap { url in url.host.map { tcpEndpointAccepts(host: $0, port: url.port ?? 2379) } } ?? false }) {
-                throw EngineError(.invalidArgument, "etcd still answers at \(running): stop every member before their data directories are replaced; nothing was changed")
-            }
             members = Self.layout(request.store).map { EtcdMember(name: $0.name, peerURL: $0.peerURL, dataDirectory: $0.dataDirectory) }
+            try Self.requireStopped(request.store, members: members)
             let token = if case .etcd(let connection) = request.store.connection { connection.clusterToken } else { String?.none }
             target = EtcdRestoreTarget(members: members, clusterToken: token ?? "lifeboat-restored", force: force)
             directory = FileManager.default.temporaryDirectory.appendingPathComponent("lifeboat-etcd-\(UUID().uuidString.prefix(8))", isDirectory: true)
@@ -76,10 +112,18 @@ struct EtcdStoreConnector: StoreConnector {
         let report: EtcdRestoreReport, cluster: LocalEtcd
         do {
             report = try await EtcdConnector.restore(request.snapshot, from: request.repository, to: target, scratch: directory)
-            cluster = try await LocalEtcd.start(restored: members, logDirectory: directory)
         } catch {
             if handedOver { try? FileManager.default.removeItem(at: directory) }
             throw error
+        }
+        do {
+            if handedOver { try await Self.giveOwnership(of: report) }
+            cluster = try await LocalEtcd.start(restored: members, logDirectory: directory)
+        } catch {
+            guard handedOver else { throw error }
+            try? FileManager.default.removeItem(at: directory)
+            // The restored data could not be checked: it does not stay in production's place.
+            throw EngineError(.invalidArgument, "the restored members could not be started to check them (\(error)); " + Self.putBack(report))
         }
         var username: String?, password: String?
         if case .etcd(let connection) = request.store.connection {

@@ -93,12 +93,24 @@ extension PostgresStoreConnector {
         guard case .postgres(let connection)? = request.store.connection, let path = connection.dataDirectory else {
             throw EngineError(.invalidArgument, Self.noDataDirectory(request.store.name))
         }
-        let running = connection.host.hasPrefix("/")
-            ? FileManager.default.fileExists(atPath: "\(connection.host)/.s.PGSQL.\(connection.port)")
-            : tcpEndpointAccepts(host: connection.host, port: connection.port)
-        guard !running else {
-            throw EngineError(.invalidArgument, "PostgreSQL still answers at \(connection.host):\(connection.port): stop it before its data directory \(path) is replaced; nothing was changed")
+        // Stopped means: no live postmaster owns the directory, and the catalog's address refuses
+        // connections. Anything less certain (a name that does not resolve, a timeout) refuses.
+        if pidFileNamesALiveProcess(path + "/postmaster.pid") {
+            throw EngineError(.invalidArgument, "a PostgreSQL server still runs on \(path) (its postmaster.pid names a live process): stop it before its data directory is replaced; nothing was changed")
         }
+        let probe = connection.host.hasPrefix("/")
+            ? probeUnixSocket("\(connection.host)/.s.PGSQL.\(connection.port)")
+            : probeTCPEndpoint(host: connection.host, port: connection.port)
+        switch probe {
+        case .refused: break
+        case .accepts:
+            throw EngineError(.invalidArgument, "PostgreSQL still answers at \(connection.host):\(connection.port): stop it before its data directory \(path) is replaced; nothing was changed")
+        case .unknown(let why):
+            throw EngineError(.invalidArgument, "cannot tell whether PostgreSQL at \(connection.host):\(connection.port) is stopped (\(why)), so its data directory \(path) is left alone; nothing was changed")
+        }
+        // Checked before anything moves: the point-in-time must be covered by a base backup and WAL.
+        let target = RecoveryTarget.time(request.targetTime ?? request.snapshot.sourceTime)
+        _ = try await connector.planPhysicalRestore(to: target, in: request.repository)
         let data = URL(fileURLWithPath: path, isDirectory: true)
         let fileManager = FileManager.default
         var setAside: URL?
@@ -110,19 +122,36 @@ extension PostgresStoreConnector {
             try fileManager.moveItem(at: data, to: aside)
             setAside = aside
         }
+        let server: LocalPostgres
         do {
             let wal = WALCommandLine(executable: executable, repositoryArguments: repositoryArguments, store: request.store.name)
-            let (_, server) = try await connector.restorePhysical(
-                to: .time(request.targetTime ?? request.snapshot.sourceTime), from: request.repository, dataDirectory: data, wal: wal)
-            return RestoredPostgres(endpoint: server.socketEndpoint, server: server, handedOver: true)
+            (_, server) = try await connector.restorePhysical(to: target, from: request.repository, dataDirectory: data, wal: wal)
         } catch {
             // Put the old directory back: a failed restore leaves the target as it found it.
             if let setAside {
-                try? fileManager.removeItem(at: data)
-                try? fileManager.moveItem(at: setAside, to: data)
+                do {
+                    if fileManager.fileExists(atPath: data.path) { try fileManager.removeItem(at: data) }
+                    try fileManager.moveItem(at: setAside, to: data)
+                } catch let putBack {
+                    throw EngineError(.invalidArgument, "\(error); and the previous data directory could not be put back (\(putBack)): it is intact at \(setAside.path)")
+                }
             }
             throw error
         }
+        do {
+            // The promotion started a new timeline. Its history file goes into the archive now, as the
+            // server's own archiver would have done: the next recovery (or promotion) must see it to
+            // follow this timeline and not to pick the same timeline id again.
+            let walDirectory = data.appendingPathComponent("pg_wal")
+            for name in try fileManager.contentsOfDirectory(atPath: walDirectory.path).sorted() where name.hasSuffix(".history") {
+                _ = try await request.repository.pushWAL(store: request.store.name, name: name,
+                                                         contents: try Data(contentsOf: walDirectory.appendingPathComponent(name)))
+            }
+        } catch {
+            await server.stop(grace: 600)
+            throw EngineError(.invalidArgument, "restored into \(path), but its new timeline's history could not be archived: \(error)")
+        }
+        return RestoredPostgres(endpoint: server.socketEndpoint, server: server, handedOver: true)
     }
 }
 
@@ -145,5 +174,7 @@ struct RestoredPostgres: RestoredStore {
         try await PostgresConnector.runChecks(checks, against: endpoint)
     }
 
-    func release() async { await server?.stop() }
+    /// A handed-over directory waits for its shutdown checkpoint however long it takes: a killed
+    /// server would hand over a directory that needs crash recovery.
+    func release() async { await server?.stop(grace: handedOver ? 3600 : 30) }
 }

@@ -80,8 +80,9 @@ public struct EtcdConnector: Sendable {
                 return try await EtcdGRPCSnapshot.withSnapshot(endpoint: session.endpoint, token: session.token) { blobs in
                     try await store(blobs, transport: "grpc")
                 }
-            } catch let error as EtcdError where error.code == .unreachable && failure.bytes == 0 {
-                // Not one byte came (an endpoint behind an HTTP/1 proxy, say): the gateway may still serve it.
+            } catch let error as EtcdError where error.code != .authentication && failure.bytes == 0 && !Task.isCancelled {
+                // Not one byte came (an endpoint behind an HTTP/1 proxy, say): the gateway may still
+                // serve it. A refused token is refused there too, and a cancelled backup stays cancelled.
                 _ = error
                 failure.error = nil
             }

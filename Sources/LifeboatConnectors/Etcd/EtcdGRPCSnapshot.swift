@@ -37,7 +37,9 @@ enum EtcdGRPCSnapshot {
                 .connectTimeout(.seconds(5))
                 .connect(host: host, port: port) { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        (channel, try channel.pipeline.syncOperations.configureAsyncHTTP2Pipeline(mode: .client, configuration: configuration) { stream in
+                        // A stalled stream fails after two minutes without a byte, as the gateway's read timeout does.
+                        try channel.pipeline.syncOperations.addHandlers([IdleStateHandler(readTimeout: .seconds(120)), CloseWhenIdle()])
+                        return (channel, try channel.pipeline.syncOperations.configureAsyncHTTP2Pipeline(mode: .client, configuration: configuration) { stream in
                             stream.eventLoop.makeSucceededVoidFuture()
                         })
                     }
@@ -71,6 +73,15 @@ enum EtcdGRPCSnapshot {
         }
     }
 
+    /// Closes the connection when `IdleStateHandler` reports no read for its timeout: the stream's
+    /// reader then fails instead of waiting forever.
+    final class CloseWhenIdle: ChannelInboundHandler, Sendable {
+        typealias InboundIn = NIOAny
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            if event is IdleStateHandler.IdleStateEvent { context.close(promise: nil) } else { context.fireUserInboundEventTriggered(event) }
+        }
+    }
+
     /// What `body` threw, carried out untouched past the transport's own error mapping.
     struct BodyFailure: Error {
         let error: any Error
@@ -83,7 +94,7 @@ enum EtcdGRPCSnapshot {
         try await stream.executeThenClose { inbound, outbound in
             var headers: HPACKHeaders = [
                 ":method": "POST", ":scheme": "http", ":path": "/etcdserverpb.Maintenance/Snapshot",
-                ":authority": "\(host):\(port)", "content-type": "application/grpc", "te": "trailers",
+                ":authority": host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)", "content-type": "application/grpc", "te": "trailers",
             ]
             // etcd reads the auth token from the call's metadata, under this name.
             if let token { headers.add(name: "token", value: token) }
@@ -160,6 +171,9 @@ enum EtcdGRPCSnapshot {
                 guard status == "0" else {
                     throw EtcdError(.unreachable, object: endpoint, "the snapshot stream ended after \(trailer.size) bytes without the call's status")
                 }
+                if let remaining, remaining != 0 {
+                    throw EtcdError(.damagedSnapshot, object: endpoint, "the snapshot stream ended after \(trailer.size) bytes with \(remaining) still to come")
+                }
                 guard messages.isEmpty else {
                     throw EtcdError(.damagedSnapshot, object: endpoint, "the snapshot stream ended inside a message")
                 }
@@ -188,7 +202,8 @@ struct GRPCMessages {
               let flag = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self),
               let length = buffer.getInteger(at: buffer.readerIndex + 1, as: UInt32.self) else { return nil }
         guard flag == 0 else { throw EtcdError(.server, "etcd sent a compressed gRPC message, which was not asked for") }
-        guard length <= 64 << 20 else { throw EtcdError(.damagedSnapshot, "a gRPC message of \(length) bytes: not etcd's snapshot stream") }
+        // gRPC's default receive limit; etcd's snapshot messages are 32 KiB.
+        guard length <= 4 << 20 else { throw EtcdError(.damagedSnapshot, "a gRPC message of \(length) bytes: not etcd's snapshot stream") }
         guard buffer.readableBytes >= 5 + Int(length) else { return nil }
         buffer.moveReaderIndex(forwardBy: 5)
         return Data(buffer.readBytes(length: Int(length)) ?? [])

@@ -98,28 +98,72 @@ public func loopbackPortAccepts(_ port: Int) -> Bool {
     withLoopbackSocket(port: port) { connect($0, $1, $2) == 0 } ?? false
 }
 
-/// Whether anything accepts TCP connections at `host`:`port` (any address it resolves to), giving
-/// up after `timeout`. A restore that lays data directories down asks this first: a production
-/// server still running there must be stopped before its files are replaced.
-public func tcpEndpointAccepts(host: String, port: Int, timeout: TimeInterval = 2) -> Bool {
+/// What a connection attempt to a server's address says about it.
+public enum EndpointProbe: Sendable, Equatable {
+    /// Something accepted the connection: a server runs there.
+    case accepts
+    /// Every address refused the connection: nothing listens there now.
+    case refused
+    /// Neither could be established (the name does not resolve, packets vanish, …).
+    case unknown(String)
+}
+
+/// Tries a TCP connection to `host`:`port` (each address it resolves to, `timeout` each). A restore
+/// that replaces a server's files asks this first, and must treat only `.refused` as "stopped":
+/// in a disaster DNS may be down, and "cannot tell" must never read as "not running".
+public func probeTCPEndpoint(host: String, port: Int, timeout: TimeInterval = 2) -> EndpointProbe {
     var hints = addrinfo()
     hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
     var results: UnsafeMutablePointer<addrinfo>?
     let name = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
-    guard getaddrinfo(name, String(port), &hints, &results) == 0, let first = results else { return false }
+    let lookup = getaddrinfo(name, String(port), &hints, &results)
+    guard lookup == 0, let first = results else {
+        return .unknown("\(host) does not resolve (\(String(cString: gai_strerror(lookup))))")
+    }
     defer { freeaddrinfo(first) }
+    var outcome = EndpointProbe.refused
     var candidate: UnsafeMutablePointer<addrinfo>? = first
     while let info = candidate {
         candidate = info.pointee.ai_next
-        let descriptor = socket(info.pointee.ai_family, info.pointee.ai_socktype, info.pointee.ai_protocol)
+        let descriptor = socket(info.pointee.ai_family, info.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), info.pointee.ai_protocol)
         guard descriptor >= 0 else { continue }
         defer { close(descriptor) }
         // On Linux SO_SNDTIMEO bounds connect(2) too, so an address that drops packets cannot hang us.
         var limit = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - timeout.rounded(.down)) * 1_000_000))
         setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
-        if connect(descriptor, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 { return true }
+        if connect(descriptor, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 { return .accepts }
+        if errno != ECONNREFUSED { outcome = .unknown("connecting to \(host):\(port) failed: \(String(cString: strerror(errno)))") }
     }
-    return false
+    return outcome
+}
+
+/// `probeTCPEndpoint` for a Unix-domain socket (PostgreSQL's `.s.PGSQL.PORT`): a socket file left
+/// behind by a crash refuses, a live server accepts.
+public func probeUnixSocket(_ path: String) -> EndpointProbe {
+    guard FileManager.default.fileExists(atPath: path) else { return .refused }
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    let capacity = MemoryLayout.size(ofValue: address.sun_path)
+    guard path.utf8.count < capacity else { return .unknown("the socket path \(path) is too long") }
+    withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+        buffer.copyBytes(from: path.utf8)
+        buffer[path.utf8.count] = 0
+    }
+    let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    guard descriptor >= 0 else { return .unknown("no socket available") }
+    defer { close(descriptor) }
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    }
+    if connected == 0 { return .accepts }
+    return errno == ECONNREFUSED || errno == ENOENT ? .refused : .unknown("connecting to \(path) failed: \(String(cString: strerror(errno)))")
+}
+
+/// Whether the process whose PID a lock file (`postmaster.pid`, …) names on its first line is alive.
+public func pidFileNamesALiveProcess(_ path: String) -> Bool {
+    guard let text = try? String(contentsOfFile: path, encoding: .utf8),
+          let pid = text.split(separator: "\n").first.flatMap({ pid_t($0.trimmingCharacters(in: .whitespaces)) }), pid > 0 else { return false }
+    return kill(pid, 0) == 0 || errno == EPERM
 }
 
 /// Whether 127.0.0.1:`port` can be bound right now (a launcher that needs two ports checks the second).

@@ -428,7 +428,8 @@ struct NodeReader {
             report(.badValue, path, at: node.position, "'\(text)' is not an absolute path", hint: "write the full path, starting with '/'")
             return nil
         }
-        return text
+        // Without a trailing slash or dots: `DIR.lifeboat-previous-…` must land beside DIR, not in it.
+        return URL(fileURLWithPath: text).standardizedFileURL.path
     }
 
     mutating func stringList(_ node: Node, path: String) -> [String]? {
