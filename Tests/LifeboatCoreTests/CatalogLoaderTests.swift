@@ -133,6 +133,27 @@ import Testing
         #expect(etcd.members == [EtcdMemberLayout(name: "etcd-0", peerURL: "http://127.0.0.1:2380", dataDirectory: "/var/lib/etcd/etcd-0")])
         #expect(etcd.clusterToken == "platform-etcd")
 
+        let badMembers = withDirectory + "\n" + """
+          - name: etcd
+            kind: etcd
+            method: etcd snapshot
+            cadence: 15m
+            retention:
+              keep_last: 4
+            priority: P1
+            connection:
+              endpoints: [http://127.0.0.1:2379]
+              members:
+                - {name: a, peer_url: "127.0.0.1:2380", data_directory: /var/lib/etcd/a}
+                - {name: b, peer_url: "http://127.0.0.1:2381", data_directory: /var/lib/etcd/a/}
+                - {name: b, peer_url: "http://127.0.0.1:2382", data_directory: /var/lib/etcd/a}
+        """
+        let found = errors(badMembers)
+        #expect(found.contains { $0.field == "stores[2].connection.members[0].peer_url" && $0.message.contains("is not a peer URL") }, "\(found)")
+        // "/var/lib/etcd/a/" and "/var/lib/etcd/a" are one directory.
+        #expect(found.contains { $0.field == "stores[2].connection.members[2].data_directory" && $0.message.contains("two members") }, "\(found)")
+        #expect(found.contains { $0.code == .duplicateName && $0.field == "stores[2].connection.members[2].name" }, "\(found)")
+
         let relative = Self.base.replacingOccurrences(of: "password: env:PGPASSWORD", with: "password: env:PGPASSWORD\n      data_directory: pgdata")
         expectOne(relative, code: .badValue, field: "stores[1].connection.data_directory", line: "data_directory: pgdata", message: "'pgdata' is not an absolute path")
     }

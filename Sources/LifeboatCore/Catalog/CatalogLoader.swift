@@ -285,15 +285,33 @@ struct NodeReader {
             guard let f = fields(node, path: path, allowed: ["endpoints", "username", "password", "members", "cluster_token"], required: ["endpoints"]),
                   let endpoints = f["endpoints"].flatMap({ stringList($0, path: f.path("endpoints")) }) else { return nil }
             for (index, endpoint) in endpoints.enumerated() { checkNoCredentials(in: endpoint, path: f.path("endpoints") + "[\(index)]", at: f["endpoints"]?.position) }
-            let members = f["members"].flatMap { node in
-                list(node, path: f.path("members")) { reader, item, itemPath -> EtcdMemberLayout? in
+            let located = f["members"].flatMap { node in
+                locatedList(node, path: f.path("members")) { reader, item, itemPath -> EtcdMemberLayout? in
                     guard let m = reader.fields(item, path: itemPath, allowed: ["name", "peer_url", "data_directory"], required: ["name", "peer_url", "data_directory"]),
                           let name = m["name"].flatMap({ reader.identifier($0, path: m.path("name")) }),
-                          let peer = m["peer_url"].flatMap({ reader.address($0, path: m.path("peer_url")) }),
+                          let peerNode = m["peer_url"], let peer = reader.address(peerNode, path: m.path("peer_url")),
                           let directory = m["data_directory"].flatMap({ reader.absolutePath($0, path: m.path("data_directory")) }) else { return nil }
+                    // etcd takes the peer URL as --initial-advertise-peer-urls: scheme, host and port, nothing else.
+                    guard let url = URL(string: peer), ["http", "https"].contains(url.scheme ?? ""), url.host?.isEmpty == false, url.port != nil,
+                          url.path.isEmpty || url.path == "/" else {
+                        reader.report(.badValue, m.path("peer_url"), at: peerNode.position, "'\(peer)' is not a peer URL",
+                                      hint: "write http(s)://host:port, e.g. http://10.0.0.5:2380")
+                        return nil
+                    }
                     return EtcdMemberLayout(name: name, peerURL: peer, dataDirectory: directory)
                 }
             } ?? []
+            // Two members under one name or in one directory would overwrite each other at restore.
+            for (index, (member, memberPath)) in located.enumerated() {
+                let earlier = located[..<index].map(\.value)
+                if earlier.contains(where: { $0.name == member.name }) {
+                    report(.duplicateName, memberPath + ".name", at: locations[memberPath], "member '\(member.name)' is listed twice")
+                }
+                if earlier.contains(where: { $0.dataDirectory == member.dataDirectory }) {
+                    report(.badValue, memberPath + ".data_directory", at: locations[memberPath], "two members would be restored into \(member.dataDirectory)")
+                }
+            }
+            let members = located.map(\.value)
             return .etcd(EtcdConnection(
                 endpoints: endpoints, username: f["username"].flatMap { string($0, path: f.path("username")) },
                 password: f["password"].flatMap { secret($0, path: f.path("password")) },
