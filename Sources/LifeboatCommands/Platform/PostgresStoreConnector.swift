@@ -174,7 +174,7 @@ struct RestoredPostgres: RestoredStore {
         try await PostgresConnector.runChecks(checks, against: endpoint)
     }
 
-    /// A handed-over directory waits for its shutdown checkpoint however long it takes: a killed
+    /// A handed-over directory waits up to an hour for its shutdown checkpoint: a killed
     /// server would hand over a directory that needs crash recovery.
     func release() async { await server?.stop(grace: handedOver ? 3600 : 30) }
 }
