@@ -109,8 +109,7 @@ extension PostgresStoreConnector {
             throw EngineError(.invalidArgument, "cannot tell whether PostgreSQL at \(connection.host):\(connection.port) is stopped (\(why)), so its data directory \(path) is left alone; nothing was changed")
         }
         // Checked before anything moves: the point-in-time must be covered by a base backup and WAL.
-        let target = RecoveryTarget.time(request.targetTime ?? request.snapshot.sourceTime)
-        _ = try await connector.planPhysicalRestore(to: target, in: request.repository)
+        let plan = try await connector.planPhysicalRestore(to: .time(request.targetTime ?? request.snapshot.sourceTime), in: request.repository)
         let data = URL(fileURLWithPath: path, isDirectory: true)
         let fileManager = FileManager.default
         var setAside: URL?
@@ -125,7 +124,7 @@ extension PostgresStoreConnector {
         let server: LocalPostgres
         do {
             let wal = WALCommandLine(executable: executable, repositoryArguments: repositoryArguments, store: request.store.name)
-            (_, server) = try await connector.restorePhysical(to: target, from: request.repository, dataDirectory: data, wal: wal)
+            (_, server) = try await connector.restorePhysical(following: plan, from: request.repository, dataDirectory: data, wal: wal)
         } catch {
             // Put the old directory back: a failed restore leaves the target as it found it.
             if let setAside {

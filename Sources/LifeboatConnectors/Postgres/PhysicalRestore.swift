@@ -94,7 +94,18 @@ extension PostgresConnector {
         keepArchiving: Bool = false, recoveryTimeout: TimeInterval = 900
     ) async throws -> (report: PhysicalRestoreReport, server: LocalPostgres) {
         let clock = Date()
-        let plan = try await planPhysicalRestore(to: target, in: repository)
+        return try await restorePhysical(following: try await planPhysicalRestore(to: target, in: repository), from: repository,
+                                         dataDirectory: dataDirectory, wal: wal, keepArchiving: keepArchiving,
+                                         recoveryTimeout: recoveryTimeout, started: clock)
+    }
+
+    /// `restorePhysical(to:…)` with the plan already made: a caller that checked restorability
+    /// before touching anything (the WAL chain is read and pg_waldump run to make it) need not pay twice.
+    public func restorePhysical(
+        following plan: PhysicalRestorePlan, from repository: Repository, dataDirectory: URL, wal: WALCommandLine,
+        keepArchiving: Bool = false, recoveryTimeout: TimeInterval = 900, started clock: Date = Date()
+    ) async throws -> (report: PhysicalRestoreReport, server: LocalPostgres) {
+        let target = plan.target
         let manifest = try await repository.loadManifest(id: plan.base.snapshot)
         let fileManager = FileManager.default
         try LocalPostgres.createEmptyDirectory(dataDirectory, refusal: "the data directory is not empty; nothing was changed. Restore into a new or empty directory")
