@@ -110,44 +110,40 @@ import Testing
 
     @Test func restoreLayoutsAreReadAndRelativeDirectoriesRefused() throws {
         let withDirectory = Self.base.replacingOccurrences(of: "password: env:PGPASSWORD", with: "password: env:PGPASSWORD\n      data_directory: /var/lib/postgresql/15/main")
-        let catalog = try CatalogLoader.load(yaml: withDirectory + "\n" + """
-          - name: etcd
-            kind: etcd
-            method: etcd snapshot
-            cadence: 15m
-            retention:
-              keep_last: 4
-            priority: P1
-            connection:
-              endpoints: [http://127.0.0.1:2379]
-              members:
+        /// The two-store catalog with a third, etcd store whose connection ends with `members` (YAML lines at its indentation).
+        func withEtcd(_ members: String) -> String {
+            withDirectory + "\n" + """
+              - name: etcd
+                kind: etcd
+                method: etcd snapshot
+                cadence: 15m
+                retention:
+                  keep_last: 4
+                priority: P1
+                connection:
+                  endpoints: [http://127.0.0.1:2379]
+                  members:
+
+            """ + members
+        }
+        let catalog = try CatalogLoader.load(yaml: withEtcd("""
                 - {name: etcd-0, peer_url: "http://127.0.0.1:2380", data_directory: /var/lib/etcd/etcd-0}
               cluster_token: platform-etcd
-        """, file: Self.file).catalog
+        """), file: Self.file).catalog
         guard case .postgres(let postgres)? = catalog.stores.first(where: { $0.name == "postgres" })?.connection,
               case .etcd(let etcd)? = catalog.stores.first(where: { $0.name == "etcd" })?.connection else {
             Issue.record("connections not read")
             return
         }
         #expect(postgres.dataDirectory == "/var/lib/postgresql/15/main")
-        #expect(etcd.members == [EtcdMemberLayout(name: "etcd-0", peerURL: "http://127.0.0.1:2380", dataDirectory: "/var/lib/etcd/etcd-0")])
+        #expect(etcd.members == [EtcdMember(name: "etcd-0", peerURL: "http://127.0.0.1:2380", dataDirectory: "/var/lib/etcd/etcd-0")])
         #expect(etcd.clusterToken == "platform-etcd")
 
-        let badMembers = withDirectory + "\n" + """
-          - name: etcd
-            kind: etcd
-            method: etcd snapshot
-            cadence: 15m
-            retention:
-              keep_last: 4
-            priority: P1
-            connection:
-              endpoints: [http://127.0.0.1:2379]
-              members:
+        let badMembers = withEtcd("""
                 - {name: a, peer_url: "127.0.0.1:2380", data_directory: /var/lib/etcd/a}
                 - {name: b, peer_url: "http://127.0.0.1:2381", data_directory: /var/lib/etcd/a/}
                 - {name: b, peer_url: "http://127.0.0.1:2382", data_directory: /var/lib/etcd/a}
-        """
+        """)
         let found = errors(badMembers)
         #expect(found.contains { $0.field == "stores[2].connection.members[0].peer_url" && $0.message.contains("is not a peer URL") }, "\(found)")
         // "/var/lib/etcd/a/" and "/var/lib/etcd/a" are one directory.

@@ -75,7 +75,7 @@ struct EtcdStoreConnector: StoreConnector {
         return "the restored data was removed; the previous data could not be moved back and is intact at " + stuck.joined(separator: ", ")
     }
 
-    static func layout(_ store: Store) -> [EtcdMemberLayout] {
+    static func layout(_ store: Store) -> [EtcdMember] {
         if case .etcd(let connection) = store.connection { connection.members } else { [] }
     }
 
@@ -102,7 +102,7 @@ struct EtcdStoreConnector: StoreConnector {
             handedOver = false
         case .production(let force):
             if let refusal = Self.productionRefusal(request.store) { throw EngineError(.invalidArgument, refusal) }
-            members = Self.layout(request.store).map { EtcdMember(name: $0.name, peerURL: $0.peerURL, dataDirectory: $0.dataDirectory) }
+            members = Self.layout(request.store)
             try Self.requireStopped(request.store, members: members)
             let token = if case .etcd(let connection) = request.store.connection { connection.clusterToken } else { String?.none }
             target = EtcdRestoreTarget(members: members, clusterToken: token ?? "lifeboat-restored", force: force)

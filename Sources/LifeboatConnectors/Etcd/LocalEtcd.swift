@@ -1,22 +1,7 @@
 import AsyncHTTPClient
 import Foundation
+import LifeboatCore
 import NIOCore
-
-/// One member of an etcd cluster as a restore and a launch see it: its name, the peer URL the
-/// others reach it on, and where its data lives.
-public struct EtcdMember: Sendable, Hashable, Codable {
-    public var name: String
-    public var peerURL: String
-    public var dataDirectory: String
-
-    public init(name: String, peerURL: String, dataDirectory: String) {
-        self.name = name
-        self.peerURL = peerURL
-        self.dataDirectory = dataDirectory
-    }
-
-    enum CodingKeys: String, CodingKey { case name, peerURL = "peer_url", dataDirectory = "data_dir" }
-}
 
 extension [EtcdMember] {
     /// `n1=http://127.0.0.1:2380,n2=…`: etcd's `--initial-cluster`, identical on every member.

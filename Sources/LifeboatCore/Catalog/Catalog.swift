@@ -319,9 +319,9 @@ public struct EtcdConnection: Sendable, Hashable {
     public var password: SecretReference?
     /// The members a production restore recreates (their names, peer URLs and data directories on
     /// the machine running `lifeboat restore`); without them a production restore is refused.
-    public var members: [EtcdMemberLayout]
+    public var members: [EtcdMember]
     public var clusterToken: String?
-    public init(endpoints: [String], username: String? = nil, password: SecretReference? = nil, members: [EtcdMemberLayout] = [], clusterToken: String? = nil) {
+    public init(endpoints: [String], username: String? = nil, password: SecretReference? = nil, members: [EtcdMember] = [], clusterToken: String? = nil) {
         self.endpoints = endpoints
         self.username = username
         self.password = password
@@ -330,16 +330,21 @@ public struct EtcdConnection: Sendable, Hashable {
     }
 }
 
-/// One etcd member as `etcdutl snapshot restore` recreates it.
-public struct EtcdMemberLayout: Sendable, Hashable {
+/// One member of an etcd cluster as a restore and a launch see it: its name, the peer URL the
+/// others reach it on, and where its data lives (in the catalog: the members a production restore
+/// recreates).
+public struct EtcdMember: Sendable, Hashable, Codable {
     public var name: String
     public var peerURL: String
     public var dataDirectory: String
+
     public init(name: String, peerURL: String, dataDirectory: String) {
         self.name = name
         self.peerURL = peerURL
         self.dataDirectory = dataDirectory
     }
+
+    enum CodingKeys: String, CodingKey { case name, peerURL = "peer_url", dataDirectory = "data_dir" }
 }
 
 public struct S3Connection: Sendable, Hashable {

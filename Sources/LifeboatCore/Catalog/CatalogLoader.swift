@@ -286,7 +286,7 @@ struct NodeReader {
                   let endpoints = f["endpoints"].flatMap({ stringList($0, path: f.path("endpoints")) }) else { return nil }
             for (index, endpoint) in endpoints.enumerated() { checkNoCredentials(in: endpoint, path: f.path("endpoints") + "[\(index)]", at: f["endpoints"]?.position) }
             let located = f["members"].flatMap { node in
-                locatedList(node, path: f.path("members")) { reader, item, itemPath -> EtcdMemberLayout? in
+                locatedList(node, path: f.path("members")) { reader, item, itemPath -> EtcdMember? in
                     guard let m = reader.fields(item, path: itemPath, allowed: ["name", "peer_url", "data_directory"], required: ["name", "peer_url", "data_directory"]),
                           let name = m["name"].flatMap({ reader.identifier($0, path: m.path("name")) }),
                           let peerNode = m["peer_url"], let peer = reader.address(peerNode, path: m.path("peer_url")),
@@ -298,7 +298,7 @@ struct NodeReader {
                                       hint: "write http(s)://host:port, e.g. http://10.0.0.5:2380")
                         return nil
                     }
-                    return EtcdMemberLayout(name: name, peerURL: peer, dataDirectory: directory)
+                    return EtcdMember(name: name, peerURL: peer, dataDirectory: directory)
                 }
             } ?? []
             // Two members under one name or in one directory would overwrite each other at restore.
