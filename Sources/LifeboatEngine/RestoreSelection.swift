@@ -112,6 +112,13 @@ public struct RestorePreparation: Sendable {
                         continue
                     }
                     chosen = manifest
+                    // The newest committed data: for a continuously archived store that is the end
+                    // of its archive, not the point's base backup (never for a point named by id).
+                    if case .latest = selection, let latest = try await connector.latestInstant(store, in: repository),
+                       latest > manifest.sourceTime, let base = ofStore.first(where: { $0.sourceTime <= latest }) {
+                        chosen = base
+                        targetTime = latest
+                    }
                 case .time(let instant):
                     if try await connector.canRestore(store, to: instant, in: repository),
                        let base = ofStore.first(where: { $0.sourceTime <= instant }) {
@@ -127,6 +134,7 @@ public struct RestorePreparation: Sendable {
                 }
             }
             var dataTime = targetTime ?? chosen!.sourceTime
+            let selectedTime = dataTime
             // 2. Consistency: not later than any dependency's restored data.
             let bounds = step.dependsOn.compactMap { dependency in dataTimes[dependency].map { (dependency, $0) } }
             if let (dependency, bound) = bounds.min(by: { $0.1 < $1.1 }), dataTime > bound {
@@ -146,6 +154,9 @@ public struct RestorePreparation: Sendable {
                     entry.problem = "no snapshot of \(store.name) is as old as \(dependency)'s data (\(SourceTime.format(bound))); restoring a newer one would leave references into \(dependency) dangling"
                     continue
                 }
+            }
+            if dataTime < selectedTime {
+                entry.consistency! += "; data from \(SourceTime.format(dataTime)) to \(SourceTime.format(selectedTime)) stays in the repository, not restored"
             }
             entry.snapshot = chosen
             entry.targetTime = targetTime

@@ -12,12 +12,20 @@ public protocol StoreConnector: Sendable {
     /// WAL archive covers it). False when only its snapshots' own times can be restored.
     func canRestore(_ store: Store, to instant: Date, in repository: Repository) async throws -> Bool
 
+    /// The newest instant the store can be restored to when that is later than its newest snapshot's
+    /// own time (the end of a continuously archived WAL); nil when its snapshots are all it has.
+    func latestInstant(_ store: Store, in repository: Repository) async throws -> Date?
+
     /// The exact action and target of a restore, in words, for `--dry-run`. Touches nothing.
     func describe(_ request: StoreRestoreRequest) -> String
 
     /// Restores the snapshot into the request's destination and returns the restored store, still
     /// running, so the gate can check it. Refuses (throws) before touching a target it must not touch.
     func restore(_ request: StoreRestoreRequest) async throws -> any RestoredStore
+}
+
+extension StoreConnector {
+    public func latestInstant(_ store: Store, in repository: Repository) async throws -> Date? { nil }
 }
 
 /// A store after its restore: where it lives now, how to check it, and how to let it go.

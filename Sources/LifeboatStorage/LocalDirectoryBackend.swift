@@ -148,18 +148,50 @@ public struct LocalDirectoryBackend: Backend {
 
     // MARK: helpers
 
+    /// Run as root, Lifeboat gives what it writes to the owner of the repository's directory: a
+    /// repository that PostgreSQL's `archive_command` (running as `postgres`) writes and reads must
+    /// stay readable and writable by it when `lifeboat restore` (as root) archives a timeline history.
+    private func inheritedOwner() -> (uid: uid_t, gid: gid_t)? {
+        guard geteuid() == 0 else { return nil }
+        var info = Glibc.stat()
+        guard statPath(root.path, &info) == 0, info.st_uid != 0 || info.st_gid != 0 else { return nil }
+        return (info.st_uid, info.st_gid)
+    }
+
+    /// Creates the object's directory and any missing parent below the root, each given to `owner`.
+    private func createDirectories(_ directory: String, name: String, owner: (uid: uid_t, gid: gid_t)?) throws(BackendError) {
+        guard access(directory, F_OK) != 0 else { return }
+        if access(root.path, F_OK) != 0 {
+            do {
+                try FileManager.default.createDirectory(atPath: root.path, withIntermediateDirectories: true)
+            } catch {
+                throw BackendError(.io, object: name, "cannot create directory \(root.path): \(error.localizedDescription)")
+            }
+        }
+        var missing: [String] = []
+        var current = directory
+        while current.count > root.path.count, access(current, F_OK) != 0 {
+            missing.append(current)
+            current = (current as NSString).deletingLastPathComponent
+        }
+        for path in missing.reversed() {
+            guard mkdir(path, 0o755) == 0 || errno == EEXIST else {
+                throw Self.error(errno, name, "cannot create directory \(path)")
+            }
+            if let owner { _ = chown(path, owner.uid, owner.gid) }
+        }
+    }
+
     private func writeTemporary(for target: String, name: String, data: Data) throws(BackendError) -> String {
         let directory = (target as NSString).deletingLastPathComponent
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } catch {
-            throw BackendError(.io, object: name, "cannot create directory \(directory): \(error.localizedDescription)")
-        }
+        let owner = inheritedOwner()
+        try createDirectories(directory, name: name, owner: owner)
         let temporary = "\(directory)/\(Self.temporaryPrefix)\(UInt64.random(in: 0...UInt64.max))"
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw Self.error(errno, name, "cannot create a temporary file") }
         var failure: BackendError?
-        data.withUnsafeBytes { buffer in
+        if let owner, fchown(descriptor, owner.uid, owner.gid) != 0 { failure = Self.error(errno, name, "cannot give the object to the repository's owner") }
+        if failure == nil { data.withUnsafeBytes { buffer in
             var done = 0
             while done < buffer.count {
                 let count = write(descriptor, buffer.baseAddress! + done, buffer.count - done)
@@ -170,7 +202,7 @@ public struct LocalDirectoryBackend: Backend {
                 }
                 done += count
             }
-        }
+        } }
         if failure == nil, fsync(descriptor) != 0 { failure = Self.error(errno, name, "cannot fsync") }
         close(descriptor)
         if let failure {

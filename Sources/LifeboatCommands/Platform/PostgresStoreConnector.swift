@@ -27,6 +27,10 @@ struct PostgresStoreConnector: StoreConnector {
         try await connector(store).recoveryWindow(in: repository).covers(instant)
     }
 
+    func latestInstant(_ store: Store, in repository: Repository) async throws -> Date? {
+        try await connector(store).recoveryWindow(in: repository).newest()?.to
+    }
+
     static func isPhysical(_ request: StoreRestoreRequest) -> Bool {
         request.targetTime != nil || request.snapshot.source["method"] == PostgresBackupMethod.physical.rawValue
     }
@@ -138,14 +142,8 @@ extension PostgresStoreConnector {
             throw error
         }
         do {
-            // The promotion started a new timeline. Its history file goes into the archive now, as the
-            // server's own archiver would have done: the next recovery (or promotion) must see it to
-            // follow this timeline and not to pick the same timeline id again.
-            let walDirectory = data.appendingPathComponent("pg_wal")
-            for name in try fileManager.contentsOfDirectory(atPath: walDirectory.path).sorted() where name.hasSuffix(".history") {
-                _ = try await request.repository.pushWAL(store: request.store.name, name: name,
-                                                         contents: try Data(contentsOf: walDirectory.appendingPathComponent(name)))
-            }
+            // The promotion started a new timeline; its history goes into the archive now.
+            try await connector.archiveTimelineHistories(of: data, into: request.repository)
         } catch {
             await server.stop(grace: 600)
             throw EngineError(.invalidArgument, "restored into \(path), but its new timeline's history could not be archived: \(error)")

@@ -10,7 +10,7 @@ struct RecoveryWindowCommand: AsyncParsableCommand {
         commandName: "recovery-window",
         abstract: "Print the earliest and latest times a store can be restored to (base backups plus unbroken archived WAL).",
         discussion: """
-        Per base backup: when it finished (earliest), the last archived transaction reachable without a gap (latest), and a missing segment if the archive has a gap. Exit codes: 0 · 1 no physical backup · 2 usage.
+        Per timeline, then per base backup and the timeline its WAL follows: the earliest instant (when the base backup finished, or when a later timeline began) and the latest (the last archived transaction reachable without a gap), and a missing segment if the archive has a gap. Every instant printed is one `restore postgres --time` reaches. Exit codes: 0 · 1 no physical backup · 2 usage.
 
         Example:
           lifeboat postgres recovery-window --store app-db --repo /srv/lifeboat --json
@@ -36,9 +36,13 @@ struct RecoveryWindowCommand: AsyncParsableCommand {
         }
         print("earliest \(SourceTime.format(earliest))")
         print("latest   \(SourceTime.format(latest))")
-        var table = Table("BASE", "TIMELINE", "FROM (UTC)", "TO (UTC)", "LAST SEGMENT", "GAP")
+        for line in window.timelines {
+            print("timeline \(line.timeline): \(SourceTime.format(line.from)) … \(SourceTime.format(line.to))")
+        }
+        var table = Table("BASE", "TAKEN ON", "FOLLOWS", "FROM (UTC)", "TO (UTC)", "LAST SEGMENT", "GAP")
         for base in window.bases {
-            table.add(String(base.snapshot.prefix(8)), String(base.timeline), SourceTime.format(base.from), SourceTime.format(base.to),
+            table.add(String(base.snapshot.prefix(8)), "timeline \(base.timeline)", "timeline \(base.recoveryTimeline)",
+                      SourceTime.format(base.from), SourceTime.format(base.to),
                       base.lastSegment ?? "-", base.missingSegment.map { "missing \($0)" } ?? "-")
         }
         print(table.render())

@@ -23,13 +23,32 @@ struct WALFetchCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The catalog store the WAL belongs to.", valueName: "name"))
     var store: String
 
+    @Option(help: ArgumentHelp("Answer \"not archived\" for WAL segments after this one (any timeline): a restore planned to end there cannot replay WAL archived while it runs. Lifeboat's own restores set it.", valueName: "segment"))
+    var through: String?
+
     @Argument(help: "The archived file's name (%f).")
     var name: String
 
     @Argument(help: "Where to write it (%p, relative to the data directory).")
     var destination: String
 
+    /// Whether `name` is a WAL segment numbered after `last` (their log and segment digits compared:
+    /// names of one cluster have the same segment size, so the hex digits order like the numbers).
+    static func isSegment(_ name: String, after last: String) -> Bool {
+        let hex = Set("0123456789ABCDEF")
+        func position(_ text: String) -> Substring? {
+            guard text.count >= 24, text.prefix(24).allSatisfy(hex.contains), text.count == 24 || text.dropFirst(24) == ".partial" else { return nil }
+            return text.dropFirst(8).prefix(16)
+        }
+        guard let segment = position(name), let limit = position(last) else { return false }
+        return segment > limit
+    }
+
     func run() async throws {
+        if let through, Self.isSegment(name, after: through) {
+            printError("lifeboat: wal-fetch \(name): after \(through), where this restore was planned to end: answered as not archived")
+            throw ExitCode(ExitStatus.failure.rawValue)
+        }
         let contents: Data?
         do {
             let repo = try await repository.open()

@@ -6,6 +6,19 @@ import LifeboatRepository
 
 /// `lifeboat restore postgres --store NAME …`
 struct RestorePostgresCommand: AsyncParsableCommand {
+    /// One line for the dry run: which base, which timeline, where recovery stops, what it reflects.
+    static func describe(_ plan: PhysicalRestorePlan) -> String {
+        let stop = switch plan.stop {
+        case .immediate: "its own consistency point (recovery_target = immediate)"
+        case .time(let time): "the last transaction at or before \(SourceTime.format(time))"
+        case .lsn(let lsn): "LSN \(lsn)"
+        case .endOfChain: "the end of the archived WAL (segment \(plan.base.lastSegment ?? "of the base backup"))"
+        }
+        return "\(plan.target) from base backup \(plan.base.snapshot.prefix(8)) along timeline \(plan.base.recoveryTimeline), stopping at \(stop)"
+            + (plan.dataTime.map { "; the data will be as of \(SourceTime.format($0))" } ?? "")
+            + (plan.leftBehind.map { "; not restored: \($0)" } ?? "")
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "postgres",
         abstract: "Restore a PostgreSQL store: a logical backup into a server, or a base backup plus WAL into a new data directory.",
@@ -41,8 +54,10 @@ struct RestorePostgresCommand: AsyncParsableCommand {
 
     @Option(help: "Physical: the new data directory (absent or empty).")
     var dataDir: String?
-    @Option(help: "Physical: recover to this time (ISO 8601, e.g. 2026-11-22T09:14:00Z).")
+    @Option(help: "Physical: recover to this time (ISO 8601, e.g. 2026-11-22T09:14:00Z); `latest` or `now`: to the end of the archived WAL.")
     var time: String?
+    @Option(help: "Physical: follow this timeline (default: the one that was current at --time; for latest, the one with the newest data).")
+    var timeline: UInt32?
     @Option(help: "Physical: `latest` recovers to the end of the archived WAL.")
     var target: String?
     @Option(help: "Physical: recover to this LSN (e.g. 0/3000148).")
@@ -70,6 +85,10 @@ struct RestorePostgresCommand: AsyncParsableCommand {
     }
 
     func recoveryTarget() throws -> RecoveryTarget {
+        if let time, ["latest", "now"].contains(time.lowercased()) {
+            // Nothing newer than the archive can be restored: "now" is the newest archived data.
+            return .latest
+        }
         if let time {
             guard let date = SourceTime.parse(time) ?? SourceTime.parse(time.replacingOccurrences(of: " ", with: "T")) else {
                 throw CommandFailure(.usage, "--time \(time) is not an ISO 8601 time (2026-11-22T09:14:00Z)")
@@ -92,14 +111,14 @@ struct RestorePostgresCommand: AsyncParsableCommand {
         var outcome = Outcome(checks: [])
         if let dataDir {
             let target = try recoveryTarget()
-            let plan = try await connector.planPhysicalRestore(to: target, in: repo)
+            let plan = try await connector.planPhysicalRestore(to: target, timeline: timeline, in: repo)
             if dryRun {
-                printError("restorable: \(target) from base backup \(plan.base.snapshot.prefix(8)) (\(SourceTime.format(plan.base.from)) … \(SourceTime.format(plan.base.to)))")
+                printError("restorable: \(Self.describe(plan))")
                 return
             }
             let wal = WALCommandLine(executable: lifeboatExecutablePath(), repositoryArguments: try repository.childArguments(), store: store)
             let directory = URL(fileURLWithPath: dataDir, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)).standardizedFileURL
-            let (report, server) = try await connector.restorePhysical(to: target, from: repo, dataDirectory: directory, wal: wal,
+            let (report, server) = try await connector.restorePhysical(following: plan, from: repo, dataDirectory: directory, wal: wal,
                                                                        keepArchiving: keepArchiving)
             do {
                 outcome.checks = try await connector.runChecks(against: server.socketEndpoint)
@@ -124,7 +143,8 @@ struct RestorePostgresCommand: AsyncParsableCommand {
                 print("restored snapshot \(report.snapshot.prefix(8)) into \(report.target): databases \(report.databases.joined(separator: ", ")); roles created: \(report.rolesCreated.isEmpty ? "none" : report.rolesCreated.joined(separator: ", ")) (\(String(format: "%.1f", report.seconds)) s)")
             }
             if let report = outcome.physical {
-                print("restored base backup \(report.snapshot.prefix(8)) into \(report.dataDirectory), recovered to \(report.target), promoted on timeline \(report.timeline) (\(String(format: "%.1f", report.seconds)) s)")
+                print("restored base backup \(report.snapshot.prefix(8)) into \(report.dataDirectory), recovered to \(report.target) along timeline \(report.recoveredAlong)\(report.dataTime.map { " (data as of \(SourceTime.format($0)))" } ?? ""), promoted on timeline \(report.timeline) (\(String(format: "%.1f", report.seconds)) s)")
+                if let behind = report.leftBehind { print("not restored: \(behind)") }
                 print("pg_verifybackup: \(report.verifyBackup)")
                 if let replayed = report.lastReplayedTransaction { print(replayed) }
             }

@@ -126,13 +126,21 @@ public struct WALChain: Sendable, Hashable {
     /// Walks the archive from the base backup's start segment. Segments inside the base backup's
     /// own WAL range (`includedThrough`) count as present: the backup carries them. A gap is a
     /// missing segment only when something newer exists after it (otherwise the chain simply ends).
+    /// This form follows the newest timeline that descends from the base backup's, as
+    /// `recovery_target_timeline = 'latest'` would.
     public static func walk(
         archived names: Set<String>, histories: [TimelineHistory], baseTimeline: UInt32, start: LSN,
         includedThrough: LSN?, segmentSize: UInt64
     ) -> WALChain {
-        // The newest timeline that descends from the base backup's, as `recovery_target_timeline=latest`.
         let history = histories.sorted { $0.timeline > $1.timeline }.first { $0.contains(timeline: baseTimeline, at: start) }
             ?? TimelineHistory(timeline: baseTimeline)
+        return walk(archived: names, history: history, start: start, includedThrough: includedThrough, segmentSize: segmentSize)
+    }
+
+    /// The chain along one timeline's ancestry (`recovery_target_timeline = '<its id>'`).
+    public static func walk(
+        archived names: Set<String>, history: TimelineHistory, start: LSN, includedThrough: LSN?, segmentSize: UInt64
+    ) -> WALChain {
         let firstNumber = start.value / segmentSize
         let includedLast = includedThrough.map { $0.value / segmentSize }
         let segments = names.compactMap { WALSegment(name: $0, segmentSize: segmentSize) }
