@@ -8,8 +8,13 @@ extension PlatformStatus {
         let manifests = try await repository.snapshots().manifests
         let points = try await repository.documents(RecoveryPoint.self, in: .points).documents
         let drills = try await repository.documents(DrillReport.self, in: .evidence).documents
+        var archived: [String: Date] = [:]
+        for store in catalog.stores where store.cadences.contains(.continuous) {
+            // Segments and timeline histories; a `.backup` label is written by the base backup itself.
+            archived[store.name] = try await repository.listWAL(store: store.name).filter { !$0.name.hasSuffix(".backup") }.map(\.archived).max()
+        }
         return compute(
             catalog: catalog, snapshots: manifests.map { ($0.store, $0.kind, $0.finished, $0.sourceTime, $0.size, $0.id) },
-            points: points, drills: drills, now: now, maximumProofAge: maximumProofAge)
+            points: points, drills: drills, archivedWAL: archived, now: now, maximumProofAge: maximumProofAge)
     }
 }

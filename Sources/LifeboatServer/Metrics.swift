@@ -18,8 +18,11 @@ public enum PrometheusText {
         family("lifeboat_rpo_exposure_seconds", "gauge", "Age of the data in the last good backup: what a disaster now would lose.") { $0.rpoExposure }
         family("lifeboat_rpo_target_seconds", "gauge", "The catalog's RPO target for the store.") { $0.rpoTarget }
         family("lifeboat_backup_failures_total", "counter", "Backups of the store that failed in recovery points.") { Double($0.backupFailures) }
-        family("lifeboat_drill_step_duration_seconds", "gauge", "How long the store's step took in the last drill.") { $0.lastDrillStepDuration }
-        family("lifeboat_restore_proof_stale", "gauge", "1 when the store has no passed drill younger than the maximum proof age.") { $0.proofStale ? 1 : 0 }
+        family("lifeboat_drill_step_duration_seconds", "gauge", "How long the store's step took in the last drill, when it passed (a failed step proves no restore time).") { $0.lastDrillStepDuration }
+        family("lifeboat_drill_last_passed", "gauge", "1 when the store's step in its last drill passed its gate, 0 when it failed or was skipped.") { $0.lastDrillPassed.map { $0 ? 1 : 0 } }
+        family("lifeboat_restore_proof_stale", "gauge", "1 when the store's last drill did not pass, or its last passed drill is older than the maximum proof age.") { $0.proofStale ? 1 : 0 }
+        family("lifeboat_wal_last_archived_timestamp_seconds", "gauge", "Unix time the newest WAL file of a continuously archived store reached the repository.") { $0.lastArchivedWAL?.timeIntervalSince1970 }
+        family("lifeboat_wal_archive_lag_seconds", "gauge", "Age of the newest archived WAL file of a continuously archived store.") { $0.archiveLag }
         return text
     }
 

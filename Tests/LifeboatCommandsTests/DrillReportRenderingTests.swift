@@ -40,6 +40,14 @@ import Testing
         #expect(text.contains("note: postgres rewound to <older> time"))
         #expect(text.contains("openbao   PASSED"))
         #expect(text.hasSuffix("FAILED: a gate failed"))
+        // A restore that failed before its gate ran is not "a gate failed".
+        var report = Self.report()
+        report.steps = report.steps.map { step in
+            var step = step
+            if step.outcome == .failed { step.checks = [] }
+            return step
+        }
+        #expect(DrillReportText.render(report).hasSuffix("FAILED: the restore failed"))
     }
 
     @Test func aDrillWhoseGatesPassedButMissedATargetFailsAndNamesIt() {

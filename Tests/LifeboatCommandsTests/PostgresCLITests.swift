@@ -131,6 +131,9 @@ import Testing
 
         let dryRun = try await CommandLineTests.run(["restore", "--latest", "--dry-run"] + c)
         #expect(dryRun.stdout.contains("into \(data.path) (PostgreSQL at 127.0.0.1:\(source.port) must be stopped"), "\(dryRun.stdout)")
+        // --latest is the newest committed data: the end of the archive, past the point's base backup.
+        let endOfArchive = try #require(try await PostgresConnector(store: "app-db", endpoint: source.endpoint).recoveryWindow(in: shared.repository).latest)
+        #expect(dryRun.stdout.contains("point-in-time recovery to \(SourceTime.format(endOfArchive))"), "\(dryRun.stdout)")
         // The server still runs: refused before anything is touched.
         let running = try await CommandLineTests.run(["restore", "--latest", "--force", "--confirm", phrase] + c)
         #expect(running.status == 5 && running.stderr.contains("still runs on \(data.path) (its postmaster.pid names a live process)"), "\(running.stderr)")
@@ -159,7 +162,9 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: shared.directory.path).allSatisfy { !$0.contains("lifeboat-previous") })
         try FileManager.default.removeItem(at: marker)
 
-        let restored = try await CommandLineTests.run(["restore", "--latest", "--force", "--confirm", phrase] + c)
+        // The point, exactly (`--latest` would bring the archived rows 51-60 back: the newest data).
+        let pointID = String((point["id"] as? String ?? "").prefix(8))
+        let restored = try await CommandLineTests.run(["restore", "--point", pointID, "--force", "--confirm", phrase] + c)
         #expect(restored.status == 0, "\(restored.stdout)\(restored.stderr)")
         #expect(restored.stdout.contains("recovered and checked, then shut down cleanly"), "\(restored.stdout)")
         let siblings = try FileManager.default.contentsOfDirectory(atPath: shared.directory.path)

@@ -115,4 +115,62 @@ import Testing
         #expect(media.lastBackupSnapshot == "m1" && media.rpoExposure == 3600 && media.rpoMet == true)
         #expect(status.stores.first { $0.store == "docs" }?.lastBackup == nil)
     }
+
+    static func step(_ store: String, _ outcome: DrillReport.Outcome, at start: Date, seconds: Double, checks: [CheckResult] = []) -> DrillReport.Step {
+        DrillReport.Step(order: 1, store: store, kind: "postgres", action: "restore", snapshot: "s1", dataTime: start, consistency: nil, target: "x",
+                         started: start, finished: start.addingTimeInterval(seconds), outcome: outcome, checks: checks,
+                         reason: outcome == .passed ? nil : "restore failed: recovery ended early", rpoTarget: nil, rtoTarget: nil,
+                         measuredRPO: nil, measuredRTO: nil)
+    }
+
+    /// The README's pattern: rpo 5m, WAL continuous, a nightly base backup. Exposure is the age of the
+    /// newest archived WAL; a failed drill after a passed one is no proof, and its duration is not shown.
+    @Test func aContinuouslyArchivedStoreIsExposedByItsArchiveAndAFailedDrillIsNoProof() throws {
+        let yaml = """
+        version: 1
+        platform: p
+        stores:
+          - {name: postgres, kind: postgres, method: wal, cadence: [continuous, "0 2 * * *"], priority: P0, rpo: 5m, verify: [{sql: "SELECT 1", expect: "1"}], connection: {host: 127.0.0.1}}
+          - {name: logical, kind: postgres, method: pg_dumpall, cadence: 1h, priority: P1, rpo: 5m, connection: {host: 127.0.0.1}}
+        """
+        let catalog = try CatalogLoader.load(yaml: yaml, file: "t.yaml").catalog
+        let now = Date(timeIntervalSince1970: 1_795_000_000)
+        let snapshots: [(store: String, kind: String, finished: Date, dataTime: Date, size: Int64, id: String)] = [
+            ("postgres", "postgres", now.addingTimeInterval(-7200), now.addingTimeInterval(-7200), 10, "base"),
+            ("logical", "postgres", now.addingTimeInterval(-7200), now.addingTimeInterval(-7200), 10, "dump"),
+        ]
+        let passed = DrillReport(id: "d1", platform: "p", point: "p1", hostname: "h", started: now.addingTimeInterval(-3600), finished: now.addingTimeInterval(-3500),
+                                 steps: [Self.step("postgres", .passed, at: now.addingTimeInterval(-3600), seconds: 40)])
+        // Healthy archiving: a segment 30 s ago; a WAL archive means nothing for a store without `continuous`.
+        let healthy = PlatformStatus.compute(catalog: catalog, snapshots: snapshots, points: [], drills: [passed],
+                                             archivedWAL: ["postgres": now.addingTimeInterval(-30), "logical": now.addingTimeInterval(-30)],
+                                             now: now, maximumProofAge: 86_400)
+        let postgres = try #require(healthy.stores.first { $0.store == "postgres" })
+        #expect(postgres.rpoExposure == 30 && postgres.rpoMet == true && postgres.exposureFrom == "wal" && postgres.archiveLag == 30)
+        #expect(postgres.proofStale == false && postgres.lastDrillPassed == true && postgres.lastDrillStepDuration == 40)
+        let logical = try #require(healthy.stores.first { $0.store == "logical" })
+        #expect(logical.rpoExposure == 7200 && logical.rpoMet == false && logical.archiveLag == nil)
+        let metrics = PrometheusText.render(healthy)
+        #expect(metrics.contains("lifeboat_wal_archive_lag_seconds{store=\"postgres\"} 30\n"))
+        #expect(metrics.contains("lifeboat_rpo_exposure_seconds{store=\"postgres\"} 30\n"))
+
+        // archive_command starts failing: nothing new arrives, and the exposure grows past the RPO.
+        let stalled = PlatformStatus.compute(catalog: catalog, snapshots: snapshots, points: [], drills: [passed],
+                                             archivedWAL: ["postgres": now.addingTimeInterval(-900)], now: now, maximumProofAge: 86_400)
+        #expect(stalled.stores.first { $0.store == "postgres" }?.rpoMet == false)
+        #expect(PrometheusText.render(stalled).contains("lifeboat_wal_archive_lag_seconds{store=\"postgres\"} 900\n"))
+
+        // A later drill fails: the older pass is no longer proof, and no step duration is exported.
+        let failed = DrillReport(id: "d2", platform: "p", point: "p2", hostname: "h", started: now.addingTimeInterval(-600), finished: now.addingTimeInterval(-500),
+                                 steps: [Self.step("postgres", .failed, at: now.addingTimeInterval(-600), seconds: 12)])
+        let afterFailure = PlatformStatus.compute(catalog: catalog, snapshots: snapshots, points: [], drills: [passed, failed],
+                                                  archivedWAL: ["postgres": now.addingTimeInterval(-30)], now: now, maximumProofAge: 86_400)
+        let disproven = try #require(afterFailure.stores.first { $0.store == "postgres" })
+        #expect(disproven.proofStale == true && disproven.lastDrillPassed == false && disproven.lastDrillStepDuration == nil)
+        #expect(disproven.lastVerifiedRestore == passed.steps[0].finished, "when it was last proven stays visible")
+        let text = PrometheusText.render(afterFailure)
+        #expect(text.contains("lifeboat_restore_proof_stale{store=\"postgres\"} 1\n"))
+        #expect(text.contains("lifeboat_drill_last_passed{store=\"postgres\"} 0\n"))
+        #expect(!text.contains("lifeboat_drill_step_duration_seconds{store=\"postgres\"}"))
+    }
 }

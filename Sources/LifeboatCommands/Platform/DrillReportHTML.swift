@@ -6,7 +6,7 @@ import LifeboatRepository
 /// a timeline of the steps drawn in SVG, and every gate's checks.
 enum DrillReportHTML {
     static func render(_ report: DrillReport) -> String {
-        let verdict = report.passed ? "PASSED" : report.gatesPassed ? "FAILED — targets missed" : "FAILED — a gate failed"
+        let verdict = report.passed ? "PASSED" : report.gatesPassed ? "FAILED — targets missed" : "FAILED — \(DrillReportText.failureKind(report))"
         var html = """
         <!DOCTYPE html>
         <html lang="en"><head><meta charset="utf-8">

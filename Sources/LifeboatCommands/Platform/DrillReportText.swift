@@ -12,8 +12,15 @@ enum DrillReportText {
         for step in report.steps where step.outcome == .failed { lines.append("FAILED at step \(step.order) (\(step.store)): \(step.reason ?? "")") }
         for missed in report.missedTargets { lines.append("MISSED: \(missed)") }
         lines.append("total \(TimeSpan.describe(seconds: report.duration)); "
-            + (report.passed ? "PASSED: every gate passed and every target was met" : report.gatesPassed ? "FAILED: targets missed" : "FAILED: a gate failed"))
+            + (report.passed ? "PASSED: every gate passed and every target was met" : report.gatesPassed ? "FAILED: targets missed" : "FAILED: \(failureKind(report))"))
         return lines.joined(separator: "\n")
+    }
+
+    /// "a gate failed" only when a gate ran and a check failed; a step that failed before its
+    /// gate could run is a failed restore.
+    static func failureKind(_ report: DrillReport) -> String {
+        let failed = report.steps.filter { $0.outcome == .failed }
+        return failed.contains { $0.checks.contains { !$0.passed } } ? "a gate failed" : "the restore failed"
     }
 
     static func steps(_ steps: [DrillReport.Step]) -> String {

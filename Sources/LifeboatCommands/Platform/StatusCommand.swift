@@ -49,10 +49,12 @@ struct StatusCommand: AsyncParsableCommand {
     static func render(_ status: PlatformStatus) -> String {
         var table = Table("STORE", "PRI", "LAST BACKUP (UTC)", "SIZE", "RPO EXPOSURE", "FAILURES", "LAST PROVEN RESTORE", "PROOF")
         for store in status.stores {
-            let exposure = store.rpoExposure.map { TimeSpan.describe(seconds: $0) + (store.rpoTarget.map { " / " + TimeSpan.describe(seconds: $0) } ?? "") + (store.rpoMet == false ? " EXCEEDED" : "") } ?? "never backed up"
+            let exposure = store.rpoExposure.map { TimeSpan.describe(seconds: $0) + (store.rpoTarget.map { " / " + TimeSpan.describe(seconds: $0) } ?? "")
+                + (store.exposureFrom == "wal" ? " (WAL)" : "") + (store.rpoMet == false ? " EXCEEDED" : "") } ?? "never backed up"
+            let proof = store.lastDrillPassed == false ? "FAILED" : store.proofStale ? "STALE" : "ok"
             table.add(store.store, store.priority, store.lastBackup.map(RepositoryTimeText.format) ?? "-", store.lastBackupSize.map(formatBytes) ?? "-",
                       exposure, "\(store.backupFailures)", store.lastVerifiedRestore.map(RepositoryTimeText.format) ?? "never",
-                      store.proofStale ? "STALE" : "ok")
+                      proof)
         }
         var text = table.render()
         if let drill = status.lastDrill {

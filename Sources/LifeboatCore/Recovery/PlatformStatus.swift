@@ -31,8 +31,16 @@ public struct PlatformStatus: Codable, Sendable, Hashable {
         public var lastDrillOutcome: String?
         public var lastDrillStepDuration: Double?
         public var rtoTarget: Double?
-        /// No passed drill, or the last one is older than `maximumProofAge`.
+        /// No passed drill, the store's step in its last drill did not pass, or the last passed one
+        /// is older than `maximumProofAge`: only a passed gate in the latest drill is proof.
         public var proofStale: Bool
+        /// When the newest WAL file of a continuously archived store reached the repository.
+        public var lastArchivedWAL: Date?
+        /// Now − `lastArchivedWAL`.
+        public var archiveLag: Double?
+        /// What the RPO exposure is measured from: `backup` (the last snapshot's data) or `wal` (the
+        /// newest archived WAL, for a store with a `continuous` cadence and a base backup).
+        public var exposureFrom: String?
 
         public init(store: String, kind: String, priority: String, lastBackup: Date?, lastBackupSize: Int64?, lastBackupSnapshot: String?,
                     lastBackupDataTime: Date?, backupFailures: Int, rpoTarget: Double?, rpoExposure: Double?, rpoMet: Bool?,
@@ -56,6 +64,9 @@ public struct PlatformStatus: Codable, Sendable, Hashable {
             self.rtoTarget = rtoTarget
             self.proofStale = proofStale
         }
+
+        /// The last drill's step for this store passed its gate.
+        public var lastDrillPassed: Bool? { lastDrillOutcome.map { $0 == DrillReport.Outcome.passed.rawValue } }
     }
 
     /// The newest drill, in brief.
@@ -86,9 +97,10 @@ public struct PlatformStatus: Codable, Sendable, Hashable {
     }
 
     /// Builds the status from what the repository holds. Pure: the caller reads the repository.
+    /// `archivedWAL` is, per store, when its newest WAL file was archived.
     public static func compute(
         catalog: Catalog, snapshots: [(store: String, kind: String, finished: Date, dataTime: Date, size: Int64, id: String)],
-        points: [RecoveryPoint], drills: [DrillReport], now: Date, maximumProofAge: Double
+        points: [RecoveryPoint], drills: [DrillReport], archivedWAL: [String: Date] = [:], now: Date, maximumProofAge: Double
     ) -> PlatformStatus {
         let platform = catalog.platform ?? ""
         let drills = drills.filter { $0.platform == platform }.sorted { $0.started > $1.started }
@@ -97,18 +109,26 @@ public struct PlatformStatus: Codable, Sendable, Hashable {
             // under its own name counts as backed up.
             let last = snapshots.filter { $0.store == store.name }.max { $0.finished < $1.finished }
             let failures = points.filter { $0.platform == platform }.flatMap(\.members).filter { $0.store == store.name && $0.snapshot == nil }.count
-            let exposure = last.map { now.timeIntervalSince($0.dataTime) }
+            // A continuously archived store loses, in a disaster now, what was written after its
+            // newest archived WAL file, provided a base backup exists to replay that WAL onto.
+            let archived = store.cadences.contains(.continuous) && last != nil ? archivedWAL[store.name] : nil
+            let dataTime = [last?.dataTime, archived].compactMap { $0 }.max()
+            let exposure = dataTime.map { now.timeIntervalSince($0) }
             let rpo = store.rpo.map { Double($0.seconds) }
             let proven = drills.lazy.compactMap { drill in drill.steps.first { $0.store == store.name && $0.outcome == .passed }.map { (drill, $0) } }.first
             let latest = drills.lazy.compactMap { drill in drill.steps.first { $0.store == store.name }.map { (drill, $0) } }.first
-            return StoreStatus(
+            var status = StoreStatus(
                 store: store.name, kind: store.kind.rawValue, priority: store.priority.description,
                 lastBackup: last?.finished, lastBackupSize: last?.size, lastBackupSnapshot: last?.id, lastBackupDataTime: last?.dataTime,
                 backupFailures: failures, rpoTarget: rpo, rpoExposure: exposure,
                 rpoMet: exposure.flatMap { exposure in rpo.map { exposure <= $0 } },
                 lastVerifiedRestore: proven?.1.finished, lastDrill: latest?.0.id, lastDrillOutcome: latest?.1.outcome.rawValue,
-                lastDrillStepDuration: latest?.1.duration, rtoTarget: store.rto.map { Double($0.seconds) },
-                proofStale: proven.map { now.timeIntervalSince($0.1.finished) > maximumProofAge } ?? true)
+                lastDrillStepDuration: latest.flatMap { $0.1.outcome == .passed ? $0.1.duration : nil }, rtoTarget: store.rto.map { Double($0.seconds) },
+                proofStale: latest?.1.outcome != .passed || (proven.map { now.timeIntervalSince($0.1.finished) > maximumProofAge } ?? true))
+            status.lastArchivedWAL = archived
+            status.archiveLag = archived.map { now.timeIntervalSince($0) }
+            status.exposureFrom = dataTime == nil ? nil : (archived.map { $0 > (last?.dataTime ?? .distantPast) } == true ? "wal" : "backup")
+            return status
         }
         let summary = drills.first.map {
             DrillSummary(id: $0.id, point: $0.point, started: $0.started, duration: $0.duration, passed: $0.passed, missedTargets: $0.missedTargets)
