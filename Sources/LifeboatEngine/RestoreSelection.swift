@@ -120,6 +120,12 @@ public struct RestorePreparation: Sendable {
                         targetTime = latest
                     }
                 case .time(let instant):
+                    // A continuously archived store has no data for an instant after its archive
+                    // ends: its base backup would be older data than asked for, so refuse.
+                    if let latest = try await connector.latestInstant(store, in: repository), instant > latest {
+                        entry.problem = "\(SourceTime.format(instant)) is after the last archived transaction of \(store.name) (\(SourceTime.format(latest))): restore with --latest (or --time now) for the newest data, or wait until the WAL that covers it is archived"
+                        continue
+                    }
                     if try await connector.canRestore(store, to: instant, in: repository),
                        let base = ofStore.first(where: { $0.sourceTime <= instant }) {
                         chosen = base

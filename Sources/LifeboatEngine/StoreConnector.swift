@@ -16,6 +16,10 @@ public protocol StoreConnector: Sendable {
     /// own time (the end of a continuously archived WAL); nil when its snapshots are all it has.
     func latestInstant(_ store: Store, in repository: Repository) async throws -> Date?
 
+    /// What the store's live server says of its continuous archiving (nil when the kind has none).
+    /// Never throws: a server that cannot be asked is reported in the answer.
+    func archiverHealth(_ store: Store) async -> PlatformStatus.ArchiverHealth?
+
     /// The exact action and target of a restore, in words, for `--dry-run`. Touches nothing.
     func describe(_ request: StoreRestoreRequest) -> String
 
@@ -26,6 +30,7 @@ public protocol StoreConnector: Sendable {
 
 extension StoreConnector {
     public func latestInstant(_ store: Store, in repository: Repository) async throws -> Date? { nil }
+    public func archiverHealth(_ store: Store) async -> PlatformStatus.ArchiverHealth? { nil }
 }
 
 /// A store after its restore: where it lives now, how to check it, and how to let it go.

@@ -22,6 +22,8 @@ public enum PrometheusText {
         family("lifeboat_drill_last_passed", "gauge", "1 when the store's step in its last drill passed its gate, 0 when it failed or was skipped.") { $0.lastDrillPassed.map { $0 ? 1 : 0 } }
         family("lifeboat_restore_proof_stale", "gauge", "1 when the store's last drill did not pass, or its last passed drill is older than the maximum proof age.") { $0.proofStale ? 1 : 0 }
         family("lifeboat_wal_last_archived_timestamp_seconds", "gauge", "Unix time the newest WAL file of a continuously archived store reached the repository.") { $0.lastArchivedWAL?.timeIntervalSince1970 }
+        family("lifeboat_wal_archive_failures_total", "counter", "WAL files the store's server failed to archive (pg_stat_archiver.failed_count).") { $0.archiver?.failedCount.map(Double.init) }
+        family("lifeboat_wal_archiving_failing", "gauge", "1 when the server's newest archive attempt failed (pg_stat_archiver), 0 when it succeeded.") { store in store.archiver.flatMap { $0.error == nil ? ($0.failing ? 1 : 0) : nil } }
         family("lifeboat_wal_archive_lag_seconds", "gauge", "Age of the newest archived WAL file of a continuously archived store.") { $0.archiveLag }
         return text
     }

@@ -125,6 +125,9 @@ import Testing
         #expect(backup.status == 0, "\(backup.stderr)")
         let point = try #require(try JSONSerialization.jsonObject(with: backup.stdoutData) as? [String: Any])
         let phrase = "restore test \(String((point["id"] as? String ?? "").prefix(8)))"
+        // Right after the backup, with no later commit: the newest point is restorable at once.
+        let drill = try await CommandLineTests.run(["drill"] + c)
+        #expect(drill.status == 0, "\(drill.stdout)\(drill.stderr)")
         // After the point: rows the restore to the point's time must not bring back.
         _ = try await psql.output("INSERT INTO events SELECT generate_series(51, 60)")
         try await PostgresPITRTests.switchAndAwaitArchive(psql)

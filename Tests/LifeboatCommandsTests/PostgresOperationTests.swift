@@ -2,6 +2,7 @@ import Foundation
 @testable import LifeboatConnectors
 import LifeboatCore
 import LifeboatRepository
+import LifeboatServer
 import LifeboatTesting
 import Testing
 
@@ -204,6 +205,46 @@ import Testing
             #expect(try await Psql(server.socketEndpoint).output("SELECT tag, count(*) FROM events GROUP BY tag ORDER BY tag") == "r0|10\nr1|10\nr2|10")
             #expect(report.stop == .endOfChain)
             await server.stop()
+        } catch {
+            await scenario.stop()
+            throw error
+        }
+        await scenario.stop()
+    }
+
+    /// What the server says of its archiving, healthy and after archive_command starts failing; the
+    /// status and metrics built from it say the same.
+    @Test func theArchiversHealthIsReportedAndAFailingArchiveCommandIsNamed() async throws {
+        let scenario = try await Scenario("pg-archiver")
+        do {
+            let psql = try scenario.psql
+            _ = try await PITR.insert(psql, tag: "x", count: 1)
+            try await PITR.switchAndAwaitArchive(psql)
+            let healthy = try await scenario.connector.archiverHealth()
+            #expect(!healthy.failing && healthy.lastArchivedWAL?.count == 24 && healthy.error == nil, "\(healthy)")
+
+            // archive_command starts failing: its passphrase file is gone (a rotated secret, say).
+            try FileManager.default.removeItem(at: scenario.shared.passwordFile)
+            _ = try await PITR.insert(psql, tag: "y", count: 1)
+            _ = try await psql.value("SELECT pg_walfile_name(pg_switch_wal())")
+            var failing = healthy
+            let deadline = Date().addingTimeInterval(60)
+            while !failing.failing, Date() < deadline {
+                try await Task.sleep(for: .milliseconds(200))
+                failing = try await scenario.connector.archiverHealth()
+            }
+            #expect(failing.failing && (failing.failedCount ?? 0) > 0 && failing.lastFailedWAL?.count == 24, "\(failing)")
+
+            let catalog = try CatalogLoader.load(yaml: """
+                version: 1
+                stores:
+                  - {name: app-db, kind: postgres, method: wal, cadence: [continuous, "0 2 * * *"], priority: P0, rpo: 5m, connection: {host: 127.0.0.1}}
+                """, file: "t.yaml").catalog
+            let status = PlatformStatus.compute(catalog: catalog, snapshots: [], points: [], drills: [], archivers: ["app-db": failing],
+                                                now: Date(), maximumProofAge: 86_400)
+            let metrics = PrometheusText.render(status)
+            #expect(metrics.contains("lifeboat_wal_archiving_failing{store=\"app-db\"} 1\n"), "\(metrics)")
+            #expect(metrics.contains("lifeboat_wal_archive_failures_total{store=\"app-db\"} \(failing.failedCount!)\n"), "\(metrics)")
         } catch {
             await scenario.stop()
             throw error

@@ -36,7 +36,7 @@ struct SelectionOptions: ParsableArguments {
     @Flag(help: "The newest complete recovery point (the default).")
     var latest = false
 
-    @Option(help: ArgumentHelp("Every store as it was at this instant (RFC 3339): point-in-time where WAL allows, else each store's newest snapshot before it.", valueName: "time"))
+    @Option(help: ArgumentHelp("Every store as it was at this instant (RFC 3339): point-in-time where WAL allows, else each store's newest snapshot before it; `now` or `latest` is --latest.", valueName: "time"))
     var time: String?
 
     @Option(name: .customLong("snapshot"), help: ArgumentHelp("Pin a store to a snapshot, e.g. openbao=3fa9c2d1; the stores that depend on it follow it back in time.", valueName: "store=id"))
@@ -46,6 +46,10 @@ struct SelectionOptions: ParsableArguments {
         let given = [point != nil, latest, time != nil].filter { $0 }.count
         guard given <= 1 else { throw CommandFailure(.usage, "give one of --point, --latest and --time") }
         if let point { return .point(point) }
+        if let time, ["now", "latest"].contains(time.lowercased()) {
+            // Nothing newer than what the repository holds can come back: "now" is the newest data.
+            return .latest
+        }
         if let time {
             guard let instant = SourceTime.parse(time) else { throw CommandFailure(.usage, "--time takes an RFC 3339 time such as 2026-11-23T10:15:00Z, not \(time)") }
             return .time(instant)

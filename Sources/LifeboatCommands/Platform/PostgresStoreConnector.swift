@@ -31,6 +31,14 @@ struct PostgresStoreConnector: StoreConnector {
         try await connector(store).recoveryWindow(in: repository).newest()?.to
     }
 
+    func archiverHealth(_ store: Store) async -> PlatformStatus.ArchiverHealth? {
+        do {
+            return try await connector(store).archiverHealth()
+        } catch {
+            return PlatformStatus.ArchiverHealth(error: "\(error)")
+        }
+    }
+
     static func isPhysical(_ request: StoreRestoreRequest) -> Bool {
         request.targetTime != nil || request.snapshot.source["method"] == PostgresBackupMethod.physical.rawValue
     }

@@ -36,13 +36,17 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         let context = try await PlatformContext.open(repository)
-        let status = try await PlatformStatus.read(catalog: context.catalog, repository: context.repository, maximumProofAge: try proof.seconds())
+        let status = try await PlatformStatus.read(catalog: context.catalog, repository: context.repository, connectors: context.connectors,
+                                                   maximumProofAge: try proof.seconds())
         if output.json { try printJSON(status) } else { print(Self.render(status)) }
         let exposed = status.stores.filter { $0.rpoMet == false || $0.lastBackup == nil }.map(\.store)
         let stale = status.stores.filter(\.proofStale).map(\.store)
-        if !exposed.isEmpty || !stale.isEmpty {
+        let failing = status.stores.filter { $0.archiver?.failing == true }.map(\.store)
+        if !exposed.isEmpty || !stale.isEmpty || !failing.isEmpty {
             throw CommandFailure(.targetMissed, ([exposed.isEmpty ? nil : "RPO exceeded or never backed up: \(exposed.joined(separator: ", "))",
-                                                   stale.isEmpty ? nil : "no recent proven restore: \(stale.joined(separator: ", "))"]).compactMap { $0 }.joined(separator: "; "))
+                                                   stale.isEmpty ? nil : "no recent proven restore: \(stale.joined(separator: ", "))",
+                                                   failing.isEmpty ? nil : "WAL archiving failing: \(failing.joined(separator: ", "))"])
+                .compactMap { $0 }.joined(separator: "; "))
         }
     }
 
@@ -57,6 +61,17 @@ struct StatusCommand: AsyncParsableCommand {
                       proof)
         }
         var text = table.render()
+        for store in status.stores {
+            guard let archiver = store.archiver else { continue }
+            if let error = archiver.error {
+                text += "\n\(store.store): cannot ask the server how its WAL archiving goes: \(error)"
+            } else if archiver.failing {
+                text += "\n\(store.store): WAL archiving FAILING: \(archiver.lastFailedWAL ?? "?") failed at \(archiver.lastFailedTime.map(RepositoryTimeText.format) ?? "?") UTC"
+                    + " (\(archiver.failedCount ?? 0) failures; last archived \(archiver.lastArchivedWAL ?? "none")); check archive_command and the server log"
+            } else if let last = archiver.lastArchivedWAL {
+                text += "\n\(store.store): WAL archiving ok: \(last) at \(archiver.lastArchivedTime.map(RepositoryTimeText.format) ?? "?") UTC, \(archiver.failedCount ?? 0) failures since the server's statistics reset"
+            }
+        }
         if let drill = status.lastDrill {
             text += "\nlast drill \(drill.id.prefix(8)) at \(RepositoryTimeText.format(drill.started)) UTC: \(drill.passed ? "passed" : "FAILED") in \(TimeSpan.describe(seconds: drill.duration))"
         } else {

@@ -73,7 +73,9 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             let opened = try await repository.open()
             let maximumProofAge = try proof.seconds()
-            return { try await PlatformStatus.read(catalog: catalog, repository: opened, maximumProofAge: maximumProofAge) }
+            let directory = URL(fileURLWithPath: repository.catalogPath ?? "lifeboat.yaml").deletingLastPathComponent()
+            let connectors = PlatformConnectors.all(catalogDirectory: directory, repositoryArguments: try repository.childArguments())
+            return { try await PlatformStatus.read(catalog: catalog, repository: opened, connectors: connectors, maximumProofAge: maximumProofAge) }
         } catch {
             let reason = (error as? CommandFailure)?.message ?? "\(error)"
             printError("lifeboat: the repository cannot be opened (\(reason)): /v1/platform/backup/status and /metrics answer 503")

@@ -288,3 +288,19 @@ extension PostgresConnector {
         }
     }
 }
+
+extension PostgresConnector {
+    /// The server's `pg_stat_archiver`: how many WAL files it archived and failed to, and the last of each.
+    public func archiverHealth() async throws -> PlatformStatus.ArchiverHealth {
+        let stamp = "to_char(%@ AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+        let row = try await Psql(endpoint).rows("""
+            SELECT archived_count, coalesce(last_archived_wal, ''), coalesce(\(stamp.replacingOccurrences(of: "%@", with: "last_archived_time")), ''),
+                   failed_count, coalesce(last_failed_wal, ''), coalesce(\(stamp.replacingOccurrences(of: "%@", with: "last_failed_time")), '')
+            FROM pg_stat_archiver
+            """).first ?? []
+        guard row.count == 6 else { throw PostgresError(.toolFailed, "\(endpoint)", "pg_stat_archiver answered \(row)") }
+        func text(_ value: String) -> String? { value.isEmpty ? nil : value }
+        return PlatformStatus.ArchiverHealth(archivedCount: Int(row[0]), lastArchivedWAL: text(row[1]), lastArchivedTime: SourceTime.parse(row[2]),
+                                             failedCount: Int(row[3]), lastFailedWAL: text(row[4]), lastFailedTime: SourceTime.parse(row[5]))
+    }
+}

@@ -41,6 +41,8 @@ public struct PlatformStatus: Codable, Sendable, Hashable {
         /// What the RPO exposure is measured from: `backup` (the last snapshot's data) or `wal` (the
         /// newest archived WAL, for a store with a `continuous` cadence and a base backup).
         public var exposureFrom: String?
+        /// What the store's own server says of its WAL archiving (`pg_stat_archiver`), when asked.
+        public var archiver: ArchiverHealth?
 
         public init(store: String, kind: String, priority: String, lastBackup: Date?, lastBackupSize: Int64?, lastBackupSnapshot: String?,
                     lastBackupDataTime: Date?, backupFailures: Int, rpoTarget: Double?, rpoExposure: Double?, rpoMet: Bool?,
@@ -67,6 +69,35 @@ public struct PlatformStatus: Codable, Sendable, Hashable {
 
         /// The last drill's step for this store passed its gate.
         public var lastDrillPassed: Bool? { lastDrillOutcome.map { $0 == DrillReport.Outcome.passed.rawValue } }
+    }
+
+    /// A server's own account of its WAL archiving (PostgreSQL's `pg_stat_archiver`).
+    public struct ArchiverHealth: Codable, Sendable, Hashable {
+        public var archivedCount: Int?
+        public var lastArchivedWAL: String?
+        public var lastArchivedTime: Date?
+        public var failedCount: Int?
+        public var lastFailedWAL: String?
+        public var lastFailedTime: Date?
+        /// Why the server could not be asked (unreachable, refused); nothing else is known then.
+        public var error: String?
+
+        public init(archivedCount: Int? = nil, lastArchivedWAL: String? = nil, lastArchivedTime: Date? = nil, failedCount: Int? = nil,
+                    lastFailedWAL: String? = nil, lastFailedTime: Date? = nil, error: String? = nil) {
+            self.archivedCount = archivedCount
+            self.lastArchivedWAL = lastArchivedWAL
+            self.lastArchivedTime = lastArchivedTime
+            self.failedCount = failedCount
+            self.lastFailedWAL = lastFailedWAL
+            self.lastFailedTime = lastFailedTime
+            self.error = error
+        }
+
+        /// The newest attempt failed: WAL is piling up on the server, not reaching the repository.
+        public var failing: Bool {
+            guard let failed = lastFailedTime else { return false }
+            return lastArchivedTime.map { failed > $0 } ?? true
+        }
     }
 
     /// The newest drill, in brief.
@@ -97,10 +128,12 @@ public struct PlatformStatus: Codable, Sendable, Hashable {
     }
 
     /// Builds the status from what the repository holds. Pure: the caller reads the repository.
-    /// `archivedWAL` is, per store, when its newest WAL file was archived.
+    /// `archivedWAL` is, per store, when its newest WAL file was archived; `archivers`, what the
+    /// stores' servers said of their archiving.
     public static func compute(
         catalog: Catalog, snapshots: [(store: String, kind: String, finished: Date, dataTime: Date, size: Int64, id: String)],
-        points: [RecoveryPoint], drills: [DrillReport], archivedWAL: [String: Date] = [:], now: Date, maximumProofAge: Double
+        points: [RecoveryPoint], drills: [DrillReport], archivedWAL: [String: Date] = [:], archivers: [String: ArchiverHealth] = [:],
+        now: Date, maximumProofAge: Double
     ) -> PlatformStatus {
         let platform = catalog.platform ?? ""
         let drills = drills.filter { $0.platform == platform }.sorted { $0.started > $1.started }
@@ -126,6 +159,7 @@ public struct PlatformStatus: Codable, Sendable, Hashable {
                 lastDrillStepDuration: latest.flatMap { $0.1.outcome == .passed ? $0.1.duration : nil }, rtoTarget: store.rto.map { Double($0.seconds) },
                 proofStale: latest?.1.outcome != .passed || (proven.map { now.timeIntervalSince($0.1.finished) > maximumProofAge } ?? true))
             status.lastArchivedWAL = archived
+            status.archiver = archivers[store.name]
             status.archiveLag = archived.map { now.timeIntervalSince($0) }
             status.exposureFrom = dataTime == nil ? nil : (archived.map { $0 > (last?.dataTime ?? .distantPast) } == true ? "wal" : "backup")
             return status
