@@ -160,9 +160,11 @@ import Testing
             #expect(back.report.timeline == 3, "a new timeline id, past both archived ones")
             // Named explicitly, timeline 2 at its latest is the same as latest.
             #expect(try await scenario.tags(after: .latest, timeline: 2, into: "named-two").tags == "a|10\nc|10\nd|10")
-            // Every window's ends restore (the promise recovery-window makes).
+            // The promise recovery-window makes, as a property over this archive: its ends and an
+            // instant drawn at random inside every window restore (the instant is in the message).
             for (index, base) in window.bases.enumerated() {
-                for (end, instant) in [("from", base.from), ("to", base.to)] {
+                let inside = base.from.addingTimeInterval(Double.random(in: 0...1) * base.to.timeIntervalSince(base.from))
+                for (end, instant) in [("from", base.from), ("to", base.to), ("inside-\(SourceTime.format(inside))", inside)] {
                     _ = try await scenario.tags(after: .time(instant), timeline: base.recoveryTimeline, into: "ends-\(index)-\(end)")
                 }
             }
