@@ -46,6 +46,18 @@ import Testing
             await source.stop()
             shared.remove()
         }
+
+        /// Runs `body` over a new scenario and stops what it started, also when it fails.
+        static func run(_ label: String, _ body: (inout Scenario) async throws -> Void) async throws {
+            var scenario = try await Scenario(label)
+            do {
+                try await body(&scenario)
+            } catch {
+                await scenario.stop()
+                throw error
+            }
+            await scenario.stop()
+        }
     }
 
     /// The auto.conf lines of a restored directory that would steer a later recovery.
@@ -56,8 +68,7 @@ import Testing
     }
 
     @Test func anIdleServersNewestPointRestoresAtOnceAndLeavesNoRecoverySettingsBehind() async throws {
-        let scenario = try await Scenario("pg-idle")
-        do {
+        try await Scenario.run("pg-idle") { scenario in
             let psql = try scenario.psql
             _ = try await PITR.insert(psql, tag: "before", count: 10)
             // An earlier restore (or an older Lifeboat) left a recovery target in auto.conf: the base
@@ -95,16 +106,11 @@ import Testing
                     _ = try await scenario.tags(after: .time(instant), into: "window-\(index)-\(end)")
                 }
             }
-        } catch {
-            await scenario.stop()
-            throw error
         }
-        await scenario.stop()
     }
 
     @Test func twoDisastersInARowThenBackToTimelineOne() async throws {
-        var scenario = try await Scenario("pg-timelines")
-        do {
+        try await Scenario.run("pg-timelines") { scenario in
             var psql = try scenario.psql
             _ = try await scenario.connector.backup(into: scenario.shared.repository, point: nil, tags: [])
             let a = try await PITR.insert(psql, tag: "a", count: 10)
@@ -168,16 +174,11 @@ import Testing
                     _ = try await scenario.tags(after: .time(instant), timeline: base.recoveryTimeline, into: "ends-\(index)-\(end)")
                 }
             }
-        } catch {
-            await scenario.stop()
-            throw error
         }
-        await scenario.stop()
     }
 
     @Test func aRestoreThatFailsHalfWayLeavesTheDirectoryAsFoundAndTheRetryWorks() async throws {
-        let scenario = try await Scenario("pg-retry")
-        do {
+        try await Scenario.run("pg-retry") { scenario in
             let psql = try scenario.psql
             _ = try await scenario.connector.backup(into: scenario.shared.repository, point: nil, tags: [])
             var segments: [String] = []
@@ -207,18 +208,13 @@ import Testing
             #expect(try await Psql(server.socketEndpoint).output("SELECT tag, count(*) FROM events GROUP BY tag ORDER BY tag") == "r0|10\nr1|10\nr2|10")
             #expect(report.stop == .endOfChain)
             await server.stop()
-        } catch {
-            await scenario.stop()
-            throw error
         }
-        await scenario.stop()
     }
 
     /// What the server says of its archiving, healthy and after archive_command starts failing; the
     /// status and metrics built from it say the same.
     @Test func theArchiversHealthIsReportedAndAFailingArchiveCommandIsNamed() async throws {
-        let scenario = try await Scenario("pg-archiver")
-        do {
+        try await Scenario.run("pg-archiver") { scenario in
             let psql = try scenario.psql
             _ = try await PITR.insert(psql, tag: "x", count: 1)
             try await PITR.switchAndAwaitArchive(psql)
@@ -247,10 +243,6 @@ import Testing
             let metrics = PrometheusText.render(status)
             #expect(metrics.contains("lifeboat_wal_archiving_failing{store=\"app-db\"} 1\n"), "\(metrics)")
             #expect(metrics.contains("lifeboat_wal_archive_failures_total{store=\"app-db\"} \(failing.failedCount!)\n"), "\(metrics)")
-        } catch {
-            await scenario.stop()
-            throw error
         }
-        await scenario.stop()
     }
 }
