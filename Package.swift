@@ -1,15 +1,22 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-// Dependencies point one way:
-//   lifeboat (main) → LifeboatCommands → LifeboatServer → LifeboatCore
-//                                      → LifeboatEngine → LifeboatCore, LifeboatRepository
-//                                      → LifeboatConnectors → LifeboatCore, LifeboatRepository
-//                                      → LifeboatRepository → LifeboatStorage
+// Linux only (Debian 12 is what is built and tested): the storage and connector code use Glibc
+// directly, so no Apple platform is declared.
+//
+// Dependencies point one way (each target imports only what is listed under it):
+//   lifeboat (main)     → LifeboatCommands
+//   LifeboatCommands    → LifeboatServer, LifeboatEngine, LifeboatConnectors, LifeboatRepository,
+//                         LifeboatStorage, LifeboatCore
+//   LifeboatServer      → LifeboatCore
+//   LifeboatEngine      → LifeboatRepository, LifeboatCore
+//   LifeboatConnectors  → LifeboatRepository, LifeboatStorage, LifeboatCore
+//   LifeboatRepository  → LifeboatStorage
+//   LifeboatStorage, LifeboatCore: no Lifeboat target
+//   LifeboatTesting     → LifeboatConnectors, LifeboatStorage (test support only)
 // The engine never imports a concrete connector: the commands wire connectors into it.
 let package = Package(
     name: "Lifeboat",
-    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "lifeboat", targets: ["lifeboat"]),
     ],
@@ -35,6 +42,8 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         // zstd from Debian's libzstd-dev (scripts/setup installs it).
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
@@ -57,6 +66,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOHTTP2", package: "swift-nio-http2"),
             .product(name: "NIOHPACK", package: "swift-nio-http2"),
         ]),
@@ -82,19 +92,28 @@ let package = Package(
         .executableTarget(name: "lifeboat", dependencies: ["LifeboatCommands"]),
 
         .testTarget(name: "LifeboatCoreTests", dependencies: ["LifeboatCore", "LifeboatTesting"]),
-        .testTarget(name: "LifeboatRepositoryTests", dependencies: ["LifeboatRepository", "LifeboatTesting"]),
+        .testTarget(name: "LifeboatRepositoryTests", dependencies: [
+            "LifeboatRepository", "LifeboatStorage", "LifeboatTesting",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], exclude: ["Fixtures"]),  // read from the source tree by path (FixtureTests), not bundled
         .testTarget(name: "LifeboatStorageTests", dependencies: ["LifeboatStorage", "LifeboatTesting"]),
         .testTarget(name: "LifeboatConnectorsTests", dependencies: [
-            "LifeboatConnectors", "LifeboatTesting",
+            "LifeboatConnectors", "LifeboatCore", "LifeboatRepository", "LifeboatStorage", "LifeboatTesting",
+            .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP2", package: "swift-nio-http2"),
             .product(name: "NIOHPACK", package: "swift-nio-http2"),
         ]),
-        .testTarget(name: "LifeboatEngineTests", dependencies: ["LifeboatEngine", "LifeboatTesting"]),
+        .testTarget(name: "LifeboatEngineTests", dependencies: ["LifeboatEngine", "LifeboatCore", "LifeboatRepository", "LifeboatStorage", "LifeboatTesting"]),
         .testTarget(name: "LifeboatServerTests", dependencies: [
-            "LifeboatServer",
+            "LifeboatServer", "LifeboatCore",
+            .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "LifeboatCommandsTests", dependencies: ["LifeboatCommands", "lifeboat", "LifeboatTesting"]),
+        .testTarget(name: "LifeboatCommandsTests", dependencies: [
+            "LifeboatCommands", "lifeboat", "LifeboatConnectors", "LifeboatCore", "LifeboatEngine", "LifeboatRepository",
+            "LifeboatServer", "LifeboatStorage", "LifeboatTesting",
+        ]),
     ]
 )

@@ -21,6 +21,22 @@ public struct RepositoryLock: Codable, Sendable, Hashable {
     public static let refreshInterval: TimeInterval = 300
     public static let staleAfter: TimeInterval = 1_800
 
+    /// How the holder keeps its lock fresh; a task-local so tests can shorten it.
+    public struct Timing: Sendable {
+        public var refreshInterval: TimeInterval
+        /// After a failed refresh, the next attempt comes sooner.
+        public var retryInterval: TimeInterval
+        /// With no successful refresh for this long the operation stops: well before `staleAfter`.
+        public var giveUpAfter: TimeInterval
+        public init(refreshInterval: TimeInterval, retryInterval: TimeInterval, giveUpAfter: TimeInterval) {
+            self.refreshInterval = refreshInterval
+            self.retryInterval = retryInterval
+            self.giveUpAfter = giveUpAfter
+        }
+        public static let standard = Timing(refreshInterval: RepositoryLock.refreshInterval, retryInterval: 30, giveUpAfter: 1_200)
+    }
+    @TaskLocal public static var timing = Timing.standard
+
     public func isStale(now: Date = Date()) -> Bool {
         if now.timeIntervalSince(refreshed) > Self.staleAfter { return true }
         if hostname == ProcessInfo.processInfo.hostName, kill(pid, 0) != 0, errno == ESRCH { return true }
@@ -47,19 +63,57 @@ extension Repository {
             try? await backend.delete(Self.lockPath(id))
             throw error
         }
-        let refresher = Task { [lock] in
-            var refreshed = lock
-            while !Task.isCancelled {
-                try await Task.sleep(for: .seconds(RepositoryLock.refreshInterval))
-                refreshed.refreshed = RepositoryTime.now()
+        // The body runs beside a refresher. A lock that cannot be refreshed would go stale, and a
+        // prune could then delete chunks this operation still relies on: when refreshing keeps
+        // failing for that long, the refresher throws, which cancels the body before its lock lapses
+        // (restic does the same). The group awaits the body before returning, so it never outlives
+        // this call: handing it to a child task only looks escaping.
+        do {
+            let value = try await withoutActuallyEscaping(body) { body in
+                let work = Unchecked(body)
+                return try await withThrowingTaskGroup(of: Unchecked<T>?.self) { group in
+                    group.addTask { Unchecked(try await work.value()) }
+                    group.addTask { try await self.keepRefreshed(lock, id: id); return nil }
+                    while let next = try await group.next() {
+                        if let done = next {
+                            group.cancelAll()
+                            return done.value
+                        }
+                    }
+                    throw CancellationError()
+                }
+            }
+            try? await backend.delete(Self.lockPath(id))
+            return value
+        } catch {
+            try? await backend.delete(Self.lockPath(id))
+            throw error
+        }
+    }
+
+    /// Rewrites the lock every `refreshInterval` (sooner again after a failed write); throws once no
+    /// write has succeeded for `giveUpAfter`, while the lock is still fresh for everyone else.
+    func keepRefreshed(_ lock: RepositoryLock, id: String) async throws {
+        let timing = RepositoryLock.timing
+        var refreshed = lock
+        var lastSuccess = Date()
+        var lastError: RepositoryError?
+        while true {
+            try await Task.sleep(for: .seconds(lastError == nil ? timing.refreshInterval : timing.retryInterval))
+            refreshed.refreshed = RepositoryTime.now()
+            do {
                 try await writeLock(refreshed, id: id)
+                lastSuccess = Date()
+                lastError = nil
+            } catch {
+                if Task.isCancelled { throw CancellationError() }
+                lastError = error
+                if Date().timeIntervalSince(lastSuccess) >= timing.giveUpAfter {
+                    throw RepositoryError(.storage, object: Self.lockPath(id),
+                                          "the repository lock could not be refreshed for \(Int(timing.giveUpAfter)) s (\(error)); the operation was stopped before the lock went stale, so a prune cannot remove what it relies on. Nothing was committed; run it again when the storage answers")
+                }
             }
         }
-        let outcome: Result<T, any Error>
-        do { outcome = .success(try await body()) } catch { outcome = .failure(error) }
-        refresher.cancel()
-        try? await backend.delete(Self.lockPath(id))
-        return try outcome.get()
     }
 
     /// The locks currently held (stale ones excluded), by id.
@@ -117,4 +171,11 @@ extension Repository {
     }
 
     static func lockPath(_ id: String) -> String { "locks/\(id)" }
+}
+
+/// Moves a value the compiler cannot prove `Sendable` into a child task that the caller awaits
+/// before returning (see `withLock`).
+struct Unchecked<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }

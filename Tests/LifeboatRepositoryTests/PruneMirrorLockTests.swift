@@ -131,6 +131,46 @@ import Testing
         await #expect(throws: RepositoryError.self) { try await repository.put(SnapshotDescription(store: "x"), read: reader([6])) }
     }
 
+    /// Lock writes work once, then fail: the storage stopped answering for lock refreshes.
+    actor LockRefreshFails: Backend {
+        let inner: MemoryBackend
+        var lockWrites = 0
+        init(_ inner: MemoryBackend) { self.inner = inner }
+        nonisolated var location: String { "memory (lock refreshes fail)" }
+        func create(_ name: String, data: Data) async throws(BackendError) { try await inner.create(name, data: data) }
+        func replace(_ name: String, data: Data) async throws(BackendError) {
+            if name.hasPrefix("locks/") {
+                lockWrites += 1
+                if lockWrites > 1 { throw BackendError(.unreachable, object: name, "connection refused") }
+            }
+            try await inner.replace(name, data: data)
+        }
+        func load(_ name: String, range: Range<Int>?) async throws(BackendError) -> Data { try await inner.load(name, range: range) }
+        func stat(_ name: String) async throws(BackendError) -> ObjectInfo? { try await inner.stat(name) }
+        func list(prefix: String) async throws(BackendError) -> [ObjectInfo] { try await inner.list(prefix: prefix) }
+        func delete(_ name: String) async throws(BackendError) { try await inner.delete(name) }
+    }
+
+    @Test func anOperationWhoseLockCannotBeRefreshedStopsBeforeTheLockGoesStale() async throws {
+        let memory = MemoryBackend()
+        let repository = try await makeRepository(LockRefreshFails(memory))
+        let started = Date()
+        // A backup that would run forever: only the lost lock stops it.
+        try await RepositoryLock.$timing.withValue(.init(refreshInterval: 0.05, retryInterval: 0.05, giveUpAfter: 0.3)) {
+            await #expect {
+                _ = try await repository.put(SnapshotDescription(store: "endless"), read: {
+                    try await Task.sleep(for: .milliseconds(20))
+                    return Data(repeating: 7, count: 4096)
+                })
+            } throws: { error in
+                (error as? RepositoryError)?.message.contains("could not be refreshed") == true
+            }
+        }
+        #expect(Date().timeIntervalSince(started) < 20)
+        #expect(try await memory.list(prefix: "snapshots/").isEmpty, "nothing was committed")
+        #expect(try await memory.list(prefix: "locks/").isEmpty, "the lock was removed on the way out")
+    }
+
     @Test func mirrorIsCopyOnlyAndVerified() async throws {
         let source = MemoryBackend(), target = MemoryBackend()
         let repository = try await makeRepository(source)
