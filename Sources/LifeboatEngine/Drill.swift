@@ -23,7 +23,7 @@ public struct Drill: Sendable {
         let outcome = await PlatformRestore(preparation: preparation).run(steps, mode: .scratch(workDirectory), startedAt: started, onEvent: onEvent)
         await outcome.releaseAll()
         let report = DrillReport(
-            id: Repository.newDocumentID(), platform: preparation.catalog.platform ?? "", point: point?.id ?? "",
+            id: Repository.newDocumentID(), platform: preparation.catalog.platform ?? "", point: point?.id ?? selection.label,
             hostname: ProcessInfo.processInfo.hostName, started: started, finished: Date(), steps: outcome.steps)
         return try await preparation.repository.writeDocument(report, in: .evidence, id: report.id)
     }

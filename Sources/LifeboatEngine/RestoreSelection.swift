@@ -4,13 +4,24 @@ import LifeboatRepository
 
 /// Which data a whole-platform restore brings back.
 public enum RestoreSelection: Sendable, Hashable {
-    /// The snapshots of one recovery point (an id or a unique prefix).
+    /// The snapshots of one recovery point (an id or a unique prefix), exactly.
     case point(String)
-    /// The newest complete recovery point of the platform.
+    /// Every store at the newest state it can reach, within the consistency rule.
     case latest
-    /// Every store as it was at this instant: point-in-time where the store's archive allows,
-    /// otherwise its newest snapshot from before the instant.
+    /// Every store as it was at this instant: the newest state at or before it that the store can
+    /// reach (point-in-time where its archive covers it, else its newest snapshot from before).
     case time(Date)
+}
+
+extension RestoreSelection {
+    /// How reports name the selection: `latest`, `time 2026-…`, or the point reference.
+    public var label: String {
+        switch self {
+        case .point(let reference): reference
+        case .latest: "latest"
+        case .time(let instant): "time \(SourceTime.format(instant))"
+        }
+    }
 }
 
 /// One plan step with the data chosen for it: what `restore` will bring back and why.
@@ -23,15 +34,22 @@ public struct PreparedStep: Sendable {
     public var targetTime: Date?
     /// The time the restored data will reflect.
     public var dataTime: Date?
-    /// Why this store is restored to an earlier time than chosen (cross-store consistency).
+    /// Why this data was chosen: newest available, at or before the instant, pinned, the point's,
+    /// or rewound because of a dependency.
+    public var reason: String?
+    /// Set when the store is restored to an earlier time than it could be, to stay consistent with
+    /// a dependency (cross-store consistency), and why.
     public var consistency: String?
     /// Why the step cannot run; the run stops here.
     public var problem: String?
 }
 
-/// Chooses the snapshot (and instant) for every plan step, then applies the consistency rule: no
-/// store is restored to a later time than the stores it depends on, so no PostgreSQL row points at
-/// an OpenBao secret that does not exist yet in the restored OpenBao.
+/// Chooses the data for every plan step. The unit of restore is an instant: each store, in plan
+/// order, takes the newest state at or before it that the store can reach — a snapshot's own data
+/// time, or any instant its base backup plus archived WAL covers — and no store comes back newer
+/// than the stores it depends on (so no PostgreSQL row points at an OpenBao secret that does not
+/// exist yet in the restored OpenBao). Plan order puts dependencies first, so the rule holds
+/// transitively. Stores keep their own cadences; nothing requires a recovery point to hold every store.
 public struct RestorePreparation: Sendable {
     public let catalog: Catalog
     public let plan: RestorePlan
@@ -45,33 +63,50 @@ public struct RestorePreparation: Sendable {
         self.connectors = connectors
     }
 
-    /// The recovery point a selection names (nil for `.time`).
+    /// The recovery point a `.point` selection names (nil for the others).
     public func resolvePoint(_ selection: RestoreSelection) async throws -> RecoveryPoint? {
-        let platform = catalog.platform ?? ""
-        switch selection {
-        case .time:
-            return nil
-        case .latest:
-            let points = try await repository.documents(RecoveryPoint.self, in: .points).documents
-                .filter { $0.platform == platform }.sorted { $0.started > $1.started }
-            guard let point = points.first(where: \.isComplete) ?? points.first else {
-                throw EngineError(.unknownPoint, "the repository has no recovery point of \(platform.isEmpty ? "this platform" : platform); run `lifeboat backup` first")
-            }
-            return point
-        case .point(let reference):
-            let ids = try await repository.documents(RecoveryPoint.self, in: .points).documents.map(\.id)
-            let matches = ids.filter { $0.hasPrefix(reference.lowercased()) }
-            guard matches.count == 1 else {
-                throw EngineError(.unknownPoint, matches.isEmpty
-                    ? "no recovery point \(reference); see `lifeboat points`"
-                    : "\(reference) matches \(matches.count) recovery points; give more digits")
-            }
-            return try await repository.loadDocument(RecoveryPoint.self, in: .points, id: matches[0])
+        guard case .point(let reference) = selection else { return nil }
+        let ids = try await repository.documents(RecoveryPoint.self, in: .points).documents.map(\.id)
+        let matches = ids.filter { $0.hasPrefix(reference.lowercased()) }
+        guard matches.count == 1 else {
+            throw EngineError(.unknownPoint, matches.isEmpty
+                ? "no recovery point \(reference); see `lifeboat points`"
+                : "\(reference) matches \(matches.count) recovery points; give more digits")
         }
+        return try await repository.loadDocument(RecoveryPoint.self, in: .points, id: matches[0])
+    }
+
+    /// A state a store can be restored to.
+    struct Choice {
+        var snapshot: SnapshotManifest
+        var targetTime: Date?
+        var dataTime: Date { targetTime ?? snapshot.sourceTime }
+    }
+
+    /// The newest state of `store` at or before `limit` (nil: no limit) that it can reach.
+    /// `latest` is the connector's `latestInstant` (asked once per store: it reads the WAL archive).
+    func newest(_ store: Store, _ ofStore: [SnapshotManifest], connector: any StoreConnector, latest: Date?, notAfter limit: Date?) async throws -> Choice? {
+        let snapshot = ofStore.first { limit == nil || $0.sourceTime <= limit! }
+        if let latest, limit.map({ latest <= $0 }) ?? true, let base = ofStore.first(where: { $0.sourceTime <= latest }),
+           latest > (snapshot?.sourceTime ?? .distantPast) {
+            return Choice(snapshot: base, targetTime: latest)
+        }
+        if let limit, limit > (snapshot?.sourceTime ?? .distantPast),
+           try await connector.canRestore(store, to: limit, in: repository), let base = ofStore.first(where: { $0.sourceTime <= limit }) {
+            return Choice(snapshot: base, targetTime: limit)
+        }
+        return snapshot.map { Choice(snapshot: $0) }
+    }
+
+    /// The consistency note of a store restored older than it could be.
+    static func rewound(_ choice: Choice, why: String, selected: Date) -> String {
+        (choice.targetTime != nil ? "rewound to \(SourceTime.format(choice.dataTime)) (point-in-time): \(why)"
+            : "restored from the older snapshot \(choice.snapshot.id.prefix(8)) of \(SourceTime.format(choice.dataTime)): \(why)")
+            + "; data from \(SourceTime.format(choice.dataTime)) to \(SourceTime.format(selected)) stays in the repository, not restored"
     }
 
     /// Chooses the data of every step. `overrides` pins a store to a snapshot (id or prefix), e.g.
-    /// to restore OpenBao from an older point; its dependents then follow it back in time.
+    /// to restore OpenBao from an older snapshot; its dependents then follow it back in time.
     public func prepare(_ selection: RestoreSelection, overrides: [String: String] = [:]) async throws -> (point: RecoveryPoint?, steps: [PreparedStep]) {
         let point = try await resolvePoint(selection)
         let listing = try await repository.snapshots().manifests
@@ -86,88 +121,81 @@ public struct RestorePreparation: Sendable {
                 continue
             }
             let ofStore = listing.filter { $0.store == store.name && $0.kind == store.kind.rawValue }.sorted { $0.sourceTime > $1.sourceTime }
-            // 1. The data the selection names.
-            var chosen: SnapshotManifest?
-            var targetTime: Date?
+            let latest = try await connector.latestInstant(store, in: repository)
+            // The dependencies' restored data bounds this store's (the consistency rule).
+            let bound = step.dependsOn.compactMap { dependency in dataTimes[dependency].map { (dependency, $0) } }.min { $0.1 < $1.1 }
+            var choice: Choice
             if let reference = overrides[store.name] {
                 let matches = ofStore.filter { $0.id.hasPrefix(reference.lowercased()) }
                 guard matches.count == 1 else {
                     entry.problem = matches.isEmpty ? "no snapshot \(reference) of \(store.name)" : "\(reference) matches \(matches.count) snapshots of \(store.name)"
                     continue
                 }
-                chosen = matches[0]
-            } else {
-                switch selection {
-                case .point, .latest:
-                    guard let member = point?.member(store.name) else {
-                        entry.problem = "recovery point \(point!.id.prefix(8)) has no snapshot of \(store.name) (it was not part of that backup)"
-                        continue
-                    }
-                    guard let id = member.snapshot else {
-                        entry.problem = "the backup of \(store.name) failed in recovery point \(point!.id.prefix(8)): \(member.error ?? "unknown error")"
-                        continue
-                    }
-                    guard let manifest = ofStore.first(where: { $0.id == id }) else {
-                        entry.problem = "snapshot \(id.prefix(8)) of \(store.name) (recovery point \(point!.id.prefix(8))) is no longer in the repository"
-                        continue
-                    }
-                    chosen = manifest
-                    // The newest committed data: for a continuously archived store that is the end
-                    // of its archive, not the point's base backup (never for a point named by id).
-                    if case .latest = selection, let latest = try await connector.latestInstant(store, in: repository),
-                       latest > manifest.sourceTime, let base = ofStore.first(where: { $0.sourceTime <= latest }) {
-                        chosen = base
-                        targetTime = latest
-                    }
-                case .time(let instant):
-                    // A continuously archived store has no data for an instant after its archive
-                    // ends: its base backup would be older data than asked for, so refuse.
-                    if let latest = try await connector.latestInstant(store, in: repository), instant > latest {
-                        entry.problem = "\(SourceTime.format(instant)) is after the last archived transaction of \(store.name) (\(SourceTime.format(latest))): restore with --latest (or --time now) for the newest data, or wait until the WAL that covers it is archived"
-                        continue
-                    }
-                    if try await connector.canRestore(store, to: instant, in: repository),
-                       let base = ofStore.first(where: { $0.sourceTime <= instant }) {
-                        chosen = base
-                        targetTime = instant
-                    } else {
-                        chosen = ofStore.first { $0.sourceTime <= instant }
-                    }
-                    if chosen == nil {
-                        entry.problem = "no snapshot of \(store.name) is as old as \(SourceTime.format(instant))"
-                        continue
-                    }
-                }
-            }
-            var dataTime = targetTime ?? chosen!.sourceTime
-            let selectedTime = dataTime
-            // 2. Consistency: not later than any dependency's restored data.
-            let bounds = step.dependsOn.compactMap { dependency in dataTimes[dependency].map { (dependency, $0) } }
-            if let (dependency, bound) = bounds.min(by: { $0.1 < $1.1 }), dataTime > bound {
-                let why = "\(dependency)'s restored data is from \(SourceTime.format(bound)), older than \(store.name)'s \(SourceTime.format(dataTime))"
-                if try await connector.canRestore(store, to: bound, in: repository),
-                   let base = ofStore.first(where: { $0.sourceTime <= bound }) {
-                    chosen = base
-                    targetTime = bound
-                    dataTime = bound
-                    entry.consistency = "rewound to \(SourceTime.format(bound)) (point-in-time): \(why)"
-                } else if let older = ofStore.first(where: { $0.sourceTime <= bound }) {
-                    chosen = older
-                    targetTime = nil
-                    dataTime = older.sourceTime
-                    entry.consistency = "restored from the older snapshot \(older.id.prefix(8)) of \(SourceTime.format(older.sourceTime)): \(why)"
-                } else {
-                    entry.problem = "no snapshot of \(store.name) is as old as \(dependency)'s data (\(SourceTime.format(bound))); restoring a newer one would leave references into \(dependency) dangling"
+                choice = Choice(snapshot: matches[0])
+                entry.reason = "pinned with --snapshot \(store.name)=\(reference)"
+            } else if let point {
+                guard let member = point.member(store.name) else {
+                    entry.problem = "recovery point \(point.id.prefix(8)) has no snapshot of \(store.name) (it was not part of that backup); restore --latest or --time composes the stores' own backups"
                     continue
                 }
+                guard let id = member.snapshot else {
+                    entry.problem = "the backup of \(store.name) failed in recovery point \(point.id.prefix(8)): \(member.error ?? "unknown error")"
+                    continue
+                }
+                guard let manifest = ofStore.first(where: { $0.id == id }) else {
+                    entry.problem = "snapshot \(id.prefix(8)) of \(store.name) (recovery point \(point.id.prefix(8))) is no longer in the repository"
+                    continue
+                }
+                choice = Choice(snapshot: manifest)
+                entry.reason = "the snapshot of recovery point \(point.id.prefix(8))"
+            } else {
+                let requested: Date? = if case .time(let instant) = selection { instant } else { nil }
+                // A continuously archived store has no data for an instant after its archive ends:
+                // its base backup would be older data than asked for, so refuse.
+                if let requested, let latest, requested > latest {
+                    entry.problem = "\(SourceTime.format(requested)) is after the last archived transaction of \(store.name) (\(SourceTime.format(latest))): restore with --latest (or --time now) for the newest data, or wait until the WAL that covers it is archived"
+                    continue
+                }
+                let limit = [requested, bound?.1].compactMap { $0 }.min()
+                guard let found = try await newest(store, ofStore, connector: connector, latest: latest, notAfter: limit) else {
+                    entry.problem = ofStore.isEmpty
+                        ? "\(store.name) has no backup in the repository; back it up (`lifeboat backup \(store.name)`) first"
+                        : "no snapshot of \(store.name) is as old as \(SourceTime.format(limit!))"
+                            + (bound.map { " (the time of \($0.0)'s restored data); restoring a newer one would leave references into \($0.0) dangling" } ?? "")
+                    continue
+                }
+                choice = found
+                let kind = found.targetTime == nil ? "snapshot \(found.snapshot.id.prefix(8))" : "point-in-time \(SourceTime.format(found.dataTime))"
+                if let bound, limit == bound.1 {
+                    entry.reason = "\(kind): rewound because of \(bound.0), whose restored data is from \(SourceTime.format(bound.1))"
+                } else if let requested {
+                    entry.reason = "\(kind): the newest at or before \(SourceTime.format(requested))"
+                } else {
+                    entry.reason = "\(kind): the newest available"
+                }
             }
-            if dataTime < selectedTime {
-                entry.consistency! += "; data from \(SourceTime.format(dataTime)) to \(SourceTime.format(selectedTime)) stays in the repository, not restored"
+            // A pinned or a point's snapshot newer than a dependency's data is rewound too.
+            if let (dependency, limit) = bound, choice.dataTime > limit {
+                let why = "\(dependency)'s restored data is from \(SourceTime.format(limit)), older than \(store.name)'s \(SourceTime.format(choice.dataTime))"
+                let selected = choice.dataTime
+                guard let older = try await newest(store, ofStore, connector: connector, latest: latest, notAfter: limit) else {
+                    entry.problem = "no snapshot of \(store.name) is as old as \(dependency)'s data (\(SourceTime.format(limit))); restoring a newer one would leave references into \(dependency) dangling"
+                    continue
+                }
+                choice = older
+                entry.consistency = Self.rewound(older, why: why, selected: selected)
+                entry.reason = (entry.reason ?? "") + ", rewound because of \(dependency)"
+            } else if let (dependency, limit) = bound, entry.reason?.contains("rewound because of") == true,
+                      let unbounded = try await newest(store, ofStore, connector: connector, latest: latest, notAfter: nil),
+                      unbounded.dataTime > choice.dataTime {
+                // Chosen within the bound: say what newer data the rule left behind.
+                let why = "\(dependency)'s restored data is from \(SourceTime.format(limit)), older than \(store.name)'s newest \(SourceTime.format(unbounded.dataTime))"
+                entry.consistency = Self.rewound(choice, why: why, selected: unbounded.dataTime)
             }
-            entry.snapshot = chosen
-            entry.targetTime = targetTime
-            entry.dataTime = dataTime
-            dataTimes[store.name] = dataTime
+            entry.snapshot = choice.snapshot
+            entry.targetTime = choice.targetTime
+            entry.dataTime = choice.dataTime
+            dataTimes[store.name] = choice.dataTime
         }
         return (point, prepared)
     }

@@ -124,7 +124,8 @@ import Testing
         let backup = try await CommandLineTests.run(["backup", "--json"] + c)
         #expect(backup.status == 0, "\(backup.stderr)")
         let point = try #require(try JSONSerialization.jsonObject(with: backup.stdoutData) as? [String: Any])
-        let phrase = "restore test \(String((point["id"] as? String ?? "").prefix(8)))"
+        let pointID = String((point["id"] as? String ?? "").prefix(8))
+        let phrase = "restore test \(pointID)"
         // Right after the backup, with no later commit: the newest point is restorable at once.
         let drill = try await CommandLineTests.run(["drill"] + c)
         #expect(drill.status == 0, "\(drill.stdout)\(drill.stderr)")
@@ -138,13 +139,13 @@ import Testing
         let endOfArchive = try #require(try await PostgresConnector(store: "app-db", endpoint: source.endpoint).recoveryWindow(in: shared.repository).latest)
         #expect(dryRun.stdout.contains("point-in-time recovery to \(SourceTime.format(endOfArchive))"), "\(dryRun.stdout)")
         // The server still runs: refused before anything is touched.
-        let running = try await CommandLineTests.run(["restore", "--latest", "--force", "--confirm", phrase] + c)
+        let running = try await CommandLineTests.run(["restore", "--point", pointID, "--force", "--confirm", phrase] + c)
         #expect(running.status == 5 && running.stderr.contains("still runs on \(data.path) (its postmaster.pid names a live process)"), "\(running.stderr)")
         #expect(try await psql.value("SELECT count(*) FROM events") == "60")
 
         await source.stop()
         server = nil
-        let notEmpty = try await CommandLineTests.run(["restore", "--latest", "--confirm", phrase] + c)
+        let notEmpty = try await CommandLineTests.run(["restore", "--point", pointID, "--confirm", phrase] + c)
         #expect(notEmpty.status == 5 && notEmpty.stderr.contains("is not empty; nothing was changed"), "\(notEmpty.stderr)")
         #expect(FileManager.default.fileExists(atPath: data.appendingPathComponent("PG_VERSION").path))
 
@@ -166,7 +167,6 @@ import Testing
         try FileManager.default.removeItem(at: marker)
 
         // The point, exactly (`--latest` would bring the archived rows 51-60 back: the newest data).
-        let pointID = String((point["id"] as? String ?? "").prefix(8))
         let restored = try await CommandLineTests.run(["restore", "--point", pointID, "--force", "--confirm", phrase] + c)
         #expect(restored.status == 0, "\(restored.stdout)\(restored.stderr)")
         #expect(restored.stdout.contains("recovered and checked, then shut down cleanly"), "\(restored.stdout)")

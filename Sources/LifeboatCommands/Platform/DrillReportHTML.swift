@@ -22,7 +22,7 @@ enum DrillReportHTML {
         svg text{font:12px system-ui,sans-serif;fill:#1d2430}
         </style></head><body>
         <h1>Restore drill — \(escape(report.platform.isEmpty ? "platform" : report.platform))</h1>
-        <p class="meta">Drill \(escape(report.id)) of recovery point \(escape(report.point)) on \(escape(report.hostname)),
+        <p class="meta">Drill \(escape(report.id)) of \(escape(DrillReportText.describeSelection(report.point))) on \(escape(report.hostname)),
         \(escape(RepositoryTimeText.format(report.started))) UTC, \(escape(TimeSpan.describe(seconds: report.duration))) in all.</p>
         <p><span class="verdict \(report.passed ? "passed" : "failed")">\(escape(verdict))</span></p>
         """

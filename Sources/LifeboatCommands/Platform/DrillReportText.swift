@@ -6,7 +6,7 @@ import LifeboatRepository
 /// A drill report (or a restore run's steps) as a terminal table.
 enum DrillReportText {
     static func render(_ report: DrillReport) -> String {
-        var lines = ["drill \(report.id.prefix(8)) of recovery point \(report.point.prefix(8)) on \(report.hostname), \(RepositoryTimeText.format(report.started)) UTC"]
+        var lines = ["drill \(report.id.prefix(8)) of \(describeSelection(report.point)) on \(report.hostname), \(RepositoryTimeText.format(report.started)) UTC"]
         lines.append(steps(report.steps))
         for step in report.steps where step.consistency != nil { lines.append("note: \(step.store) \(step.consistency!)") }
         for step in report.steps where step.outcome == .failed { lines.append("FAILED at step \(step.order) (\(step.store)): \(step.reason ?? "")") }
@@ -14,6 +14,11 @@ enum DrillReportText {
         lines.append("total \(TimeSpan.describe(seconds: report.duration)); "
             + (report.passed ? "PASSED: every gate passed and every target was met" : report.gatesPassed ? "FAILED: targets missed" : "FAILED: \(failureKind(report))"))
         return lines.joined(separator: "\n")
+    }
+
+    /// A drill's `point`: a recovery point's id, or the instant selection (`latest`, `time …`).
+    static func describeSelection(_ point: String) -> String {
+        point.allSatisfy(\.isHexDigit) && point.count >= 8 ? "recovery point \(point.prefix(8))" : point.isEmpty ? "the selected data" : point
     }
 
     /// "a gate failed" only when a gate ran and a check failed; a step that failed before its

@@ -56,6 +56,10 @@ struct RestorePlatformCommand: AsyncParsableCommand {
         var snapshot: String?
         var dataTime: Date?
         var targetTime: Date?
+        /// Now − dataTime, and the store's RPO (seconds).
+        var dataAge: Double?
+        var rpo: Double?
+        var reason: String?
         var consistency: String?
         var restore: String?
         var gate: [String]
@@ -77,7 +81,9 @@ struct RestorePlatformCommand: AsyncParsableCommand {
             let planned = steps.map { prepared in
                 PlannedStep(
                     order: prepared.step.order, store: prepared.step.store, action: prepared.step.action, snapshot: prepared.snapshot?.id,
-                    dataTime: prepared.dataTime, targetTime: prepared.targetTime, consistency: prepared.consistency,
+                    dataTime: prepared.dataTime, targetTime: prepared.targetTime,
+                    dataAge: prepared.dataTime.map { Date().timeIntervalSince($0) }, rpo: prepared.store?.rpo.map { Double($0.seconds) },
+                    reason: prepared.reason, consistency: prepared.consistency,
                     restore: prepared.store.flatMap { store in prepared.snapshot.flatMap { snapshot in
                         context.connectors[store.kind]?.describe(StoreRestoreRequest(
                             store: store, snapshot: snapshot, targetTime: prepared.targetTime, repository: context.repository, destination: .production(force: force)))
@@ -87,11 +93,15 @@ struct RestorePlatformCommand: AsyncParsableCommand {
             if output.json {
                 try printJSON(DryRun(point: point?.id, confirmation: phrase, steps: planned))
             } else {
-                print("restore of \(point.map { "recovery point \($0.id.prefix(8))" } ?? "the selected data") — dry run, nothing is touched")
+                print("restore of \(point.map { "recovery point \($0.id.prefix(8))" } ?? (selection.time.map { "every store as of \($0)" } ?? "every store at its newest restorable state")) — dry run, nothing is touched")
                 for step in planned {
                     print("\n\(step.order). \(step.store): \(step.action)")
-                    if let snapshot = step.snapshot { print("   snapshot: \(snapshot.prefix(8)), data from \(step.dataTime.map(SourceTime.format) ?? "?")") }
+                    if let snapshot = step.snapshot {
+                        let age = step.dataAge.map { " (\(TimeSpan.describe(seconds: $0)) old" + (step.rpo.map { ", rpo \(TimeSpan.describe(seconds: $0))" } ?? "") + ")" } ?? ""
+                        print("   snapshot: \(snapshot.prefix(8)), data from \(step.dataTime.map(SourceTime.format) ?? "?")\(age)")
+                    }
                     if let targetTime = step.targetTime { print("   point-in-time: \(SourceTime.format(targetTime))") }
+                    if let reason = step.reason { print("   why: \(reason)") }
                     if let consistency = step.consistency { print("   consistency: \(consistency)") }
                     if let restore = step.restore { print("   does: \(restore)") }
                     for check in step.gate { print("   gate: \(check)") }
@@ -99,10 +109,15 @@ struct RestorePlatformCommand: AsyncParsableCommand {
                 }
                 print("\nto run it: --confirm \"\(phrase)\"")
             }
+            // The real run would stop: a dry run that says so must not look like a clean plan.
+            if let stop = planned.first(where: { $0.problem != nil }) {
+                throw CommandFailure(.gateFailed, "the restore would stop at step \(stop.order) (\(stop.store)): \(stop.problem!)")
+            }
             return
         }
         guard confirm == phrase else {
-            throw EngineError(.confirmation, "a restore overwrites the catalog's targets; run with --dry-run to see what it does, then pass --confirm \"\(phrase)\"")
+            let said = confirm.map { "--confirm \"\($0)\" does not match the phrase expected" } ?? "a restore overwrites the catalog's targets"
+            throw EngineError(.confirmation, "\(said); run with --dry-run to see what it does, then pass --confirm \"\(phrase)\"")
         }
         let journalURL = journal.map { URL(fileURLWithPath: $0) } ?? context.directory.appendingPathComponent(".lifeboat/restore-journal.json")
         let record = try RestoreJournal(url: journalURL, point: point?.id ?? phrase)
