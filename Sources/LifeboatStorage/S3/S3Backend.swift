@@ -462,10 +462,10 @@ public struct S3Backend: Backend {
             let region = response.header("x-amz-bucket-region").map { " (S3 says it is in \($0))" } ?? ""
             return BackendError(.io, object: object,
                                 "S3 redirected the request for bucket \"\(configuration.bucket)\"\(region): check the region and endpoint")
-        case 500...599, 429:
-            return BackendError(.io, object: object, "S3 could not \(action) \(object)\(after) (\(said)); try again later")
+        case 500...599, 429, 400 where code == "RequestTimeout":
+            return BackendError(.unavailable, object: object, "S3 could not \(action) \(object)\(after) (\(said)); try again later")
         case 409 where code == "ConditionalRequestConflict":
-            return BackendError(.io, object: object, "another writer kept changing \(object) at the same time\(after) (\(said)); try again")
+            return BackendError(.unavailable, object: object, "another writer kept changing \(object) at the same time\(after) (\(said)); try again")
         default:
             return BackendError(.io, object: object, "S3 could not \(action) \(object) (\(said))")
         }
