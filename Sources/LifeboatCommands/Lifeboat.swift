@@ -4,6 +4,7 @@ import LifeboatConnectors
 import LifeboatCore
 import LifeboatEngine
 import LifeboatRepository
+import LifeboatStorage
 
 /// The `lifeboat` command line: every subcommand, and how errors become exit codes.
 public struct Lifeboat: AsyncParsableCommand {
@@ -13,7 +14,7 @@ public struct Lifeboat: AsyncParsableCommand {
         discussion: """
         The catalog (lifeboat.yaml) declares the platform's stores. Lifeboat reads it from --catalog, $LIFEBOAT_CATALOG, or ./lifeboat.yaml.
 
-        Exit codes: 0 ok · 1 the operation failed · 2 usage or catalog error · 3 the repository is damaged · 10 no repository at the location · 11 locked by another process · 12 wrong passphrase or key shares (see docs/exit-codes.md).
+        Exit codes: 0 ok · 1 the operation failed · 2 usage or catalog error · 3 the repository is damaged · 4 partial recovery point · 5 a restore or drill stopped · 6 RPO/RTO targets missed · 7 the repository's storage is unavailable: try again · 10 no repository at the location · 11 locked by another process · 12 wrong passphrase or key shares · 126 postgres wal-fetch: stop recovery · 130 interrupted (see docs/exit-codes.md).
         """,
         version: Lifeboat.version,
         subcommands: [
@@ -60,6 +61,9 @@ public struct Lifeboat: AsyncParsableCommand {
         case let error as RepositoryError:
             printError("lifeboat: error: \(error)")
             return ExitStatus(error.code).rawValue
+        case let error as BackendError:
+            // Storage failures outside a repository operation (a mirror target, a backend that cannot be built) map the same way.
+            return report(RepositoryError(error))
         case let error as EngineError:
             printError("lifeboat: error: \(error)")
             switch error.code {
@@ -104,6 +108,9 @@ public enum ExitStatus: Int32, Sendable {
     case gateFailed = 5
     /// A drill restored everything and every gate passed, but a store missed its RPO or RTO target.
     case targetMissed = 6
+    /// The repository's storage did not answer or kept failing through every retry: transient, nothing
+    /// known to be damaged; try again.
+    case unavailable = 7
     /// No repository at the location given.
     case noRepository = 10
     /// Another process holds a conflicting repository lock (a prune while backing up, or the reverse).
@@ -120,9 +127,26 @@ extension ExitStatus {
         case .wrongPassphrase, .invalidShares: self = .wrongKey
         case .corruptObject, .missingObject: self = .damaged
         case .unknownSnapshot, .ambiguousSnapshot, .invalidArgument: self = .usage
+        case .unavailable: self = .unavailable
         case .alreadyInitialized, .unsupportedVersion, .storage, .conflict: self = .failure
         }
     }
+}
+
+extension ExitStatus {
+    /// The status for problems found while reading many objects (verify, snapshots): damage wins,
+    /// since an object the storage failed to hand over is not known to be damaged; then unavailable
+    /// (try again); then any other storage failure. Nil when there are none.
+    init?(problems: [RepositoryError]) {
+        guard let worst = problems.first(where: \.isDamage) ?? problems.first(where: { $0.code == .unavailable }) ?? problems.first else { return nil }
+        self.init(worst.code)
+    }
+}
+
+/// One problem on stderr, labelled by what it is: `damaged`, `unavailable` (transient) or `unreadable`.
+func printProblem(_ problem: RepositoryError) {
+    let label = problem.isDamage ? "damaged" : problem.code == .unavailable ? "unavailable" : "unreadable"
+    printError("lifeboat: \(label): \(problem)")
 }
 
 /// A command failed for a reason the user can act on.

@@ -13,6 +13,8 @@ public struct Repository: Sendable {
     let keys: RepositoryKeys
     /// The key file this repository was opened with (nil when opened from a recombined secret).
     public let openedWithKey: String?
+    /// Key files found damaged while opening (they could not be parsed); the command warns about each.
+    public var damagedKeyFiles: [RepositoryError] = []
 
     /// The largest manifest accepted when decompressing (a 20 GiB snapshot's manifest is ~2 MB).
     static let maximumManifestSize = 256 << 20
@@ -47,21 +49,61 @@ public struct Repository: Sendable {
         return Repository(backend: backend, config: config, keys: keys, openedWithKey: keyID)
     }
 
-    /// Opens the repository with a passphrase, trying each key file.
+    /// Opens the repository with a passphrase, trying each intact key file.
+    ///
+    /// A key file that cannot be parsed (truncated, altered, a bad field) is damaged, not a wrong
+    /// passphrase: when an intact key opens, the repository opens and `damagedKeyFiles` names the
+    /// damaged ones; when none opens and some key file is damaged, the error is `.corruptObject`
+    /// naming them (the passphrase may be the damaged key's); `.wrongPassphrase` only when every
+    /// key file is intact and none accepts the passphrase.
     public static func open(backend: any Backend, passphrase: String) async throws(RepositoryError) -> Repository {
         let config = try await readConfig(backend)
         let keyFiles = try await Self.list(backend, "keys/")
         guard !keyFiles.isEmpty else {
             throw RepositoryError(.wrongPassphrase, object: backend.location, "the repository has no key files; recover with `lifeboat key combine`")
         }
+        // Parse every key file first (they are small and few), so the warning names every damaged one.
+        var intact: [(id: String, file: KeyFile)] = []
+        var damaged: [RepositoryError] = []
         for info in keyFiles.sorted(by: { $0.modified > $1.modified }) {
-            let keyID = String(info.name.dropFirst("keys/".count))
-            guard let file = try? JSONDecoder.repository.decode(KeyFile.self, from: try await load(backend, info.name)) else { continue }
-            if let secret = try? unwrap(file, keyID: keyID, passphrase: passphrase), RepositoryKeys.keyCheck(for: secret) == config.keyCheck {
-                return Repository(backend: backend, config: config, keys: RepositoryKeys(masterSecret: secret, repositoryID: config.id), openedWithKey: keyID)
+            do {
+                intact.append((String(info.name.dropFirst("keys/".count)), try decodeKeyFile(try await load(backend, info.name), name: info.name)))
+            } catch where error.code == .corruptObject {
+                damaged.append(error)
+            } catch where error.code == .missingObject {
+                continue // removed by `key remove` since the listing
             }
         }
+        for (keyID, file) in intact {
+            if let secret = try? unwrap(file, keyID: keyID, passphrase: passphrase), RepositoryKeys.keyCheck(for: secret) == config.keyCheck {
+                var repository = Repository(backend: backend, config: config, keys: RepositoryKeys(masterSecret: secret, repositoryID: config.id), openedWithKey: keyID)
+                repository.damagedKeyFiles = damaged
+                return repository
+            }
+        }
+        guard damaged.isEmpty else {
+            let names = damaged.compactMap(\.object).joined(separator: ", ")
+            throw RepositoryError(.corruptObject, object: names,
+                                  "no intact key opens with the passphrase given, and \(damaged.count == 1 ? "this key file is" : "these key files are") damaged (\(damaged.map(\.message).joined(separator: "; "))); the passphrase may be the damaged key's: try another key's passphrase, or recover with `lifeboat key combine`")
+        }
         throw RepositoryError(.wrongPassphrase, object: backend.location, "no key of this repository opens with the passphrase given")
+    }
+
+    /// A key file's fields, checked well-formed (base64 salt and wrapped key of the right size);
+    /// anything else is a damaged key file named by `name`.
+    static func decodeKeyFile(_ data: Data, name: String) throws(RepositoryError) -> KeyFile {
+        let file: KeyFile
+        do {
+            file = try JSONDecoder.repository.decode(KeyFile.self, from: data)
+        } catch {
+            throw RepositoryError(.corruptObject, object: name, "the key file is damaged: \(RepositoryError.describeDecoding(error))")
+        }
+        // 12-byte nonce, 32-byte secret, 16-byte tag.
+        guard file.kdf == "scrypt", let salt = Data(base64Encoded: file.salt), !salt.isEmpty,
+              let wrapped = Data(base64Encoded: file.wrapped), wrapped.count == 12 + 32 + 16 else {
+            throw RepositoryError(.corruptObject, object: name, "the key file is damaged: its kdf, salt or wrapped key is not well-formed")
+        }
+        return file
     }
 
     /// Opens the repository with its master secret (recombined from Shamir shares).
@@ -83,8 +125,11 @@ public struct Repository: Sendable {
             }
             throw RepositoryError(error)
         }
-        guard let config = try? JSONDecoder.repository.decode(RepositoryConfig.self, from: data) else {
-            throw RepositoryError(.corruptObject, object: ObjectPath.config, "the repository config is not valid JSON")
+        let config: RepositoryConfig
+        do {
+            config = try JSONDecoder.repository.decode(RepositoryConfig.self, from: data)
+        } catch {
+            throw RepositoryError(.corruptObject, object: ObjectPath.config, "the repository config is damaged: \(RepositoryError.describeDecoding(error))")
         }
         guard config.version == 1 else {
             throw RepositoryError(.unsupportedVersion, object: ObjectPath.config, "repository format version \(config.version) is newer than this Lifeboat reads (1)")
@@ -104,30 +149,29 @@ public struct Repository: Sendable {
     public func listKeys() async throws(RepositoryError) -> [(id: String, file: KeyFile)] {
         var found: [(id: String, file: KeyFile)] = []
         for info in try await Self.list(backend, "keys/") {
-            guard let file = try? JSONDecoder.repository.decode(KeyFile.self, from: try await Self.load(backend, info.name)) else {
-                throw RepositoryError(.corruptObject, object: info.name, "the key file is not valid JSON")
-            }
+            let file = try Self.decodeKeyFile(try await Self.load(backend, info.name), name: info.name)
             found.append((String(info.name.dropFirst("keys/".count)), file))
         }
         return found.sorted { $0.file.created > $1.file.created }
     }
 
     /// Removes a key file; refuses the last one and the one in use (so a typo cannot lock everyone out).
+    /// Works from the key files' names, so a damaged key file can be removed too.
     public func removeKey(id prefix: String) async throws(RepositoryError) -> String {
-        let all = try await listKeys()
-        let matches = all.filter { $0.id.hasPrefix(prefix) }
+        let all = try await Self.list(backend, "keys/").map { String($0.name.dropFirst("keys/".count)) }
+        let matches = all.filter { $0.hasPrefix(prefix) }
         guard matches.count == 1, let key = matches.first else {
             throw RepositoryError(.invalidArgument, object: "key \(prefix)",
                                   matches.isEmpty ? "no such key; see `lifeboat key list`" : "the prefix matches \(matches.count) keys; give more of the id")
         }
-        guard key.id != openedWithKey else {
-            throw RepositoryError(.invalidArgument, object: "key \(key.id)", "this is the key you opened the repository with; open with another key to remove it")
+        guard key != openedWithKey else {
+            throw RepositoryError(.invalidArgument, object: "key \(key)", "this is the key you opened the repository with; open with another key to remove it")
         }
         guard all.count > 1 else {
-            throw RepositoryError(.invalidArgument, object: "key \(key.id)", "it is the last key: removing it would make the repository unreadable")
+            throw RepositoryError(.invalidArgument, object: "key \(key)", "it is the last key: removing it would make the repository unreadable")
         }
-        do { try await backend.delete(ObjectPath.key(key.id)) } catch { throw RepositoryError(error) }
-        return key.id
+        do { try await backend.delete(ObjectPath.key(key)) } catch { throw RepositoryError(error) }
+        return key
     }
 
     /// The master secret as Shamir shares, printable.

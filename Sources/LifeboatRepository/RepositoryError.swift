@@ -1,3 +1,4 @@
+import Foundation
 import LifeboatStorage
 
 /// A repository operation failed, with the object concerned and what the user can do.
@@ -22,7 +23,11 @@ public struct RepositoryError: Error, Sendable, CustomStringConvertible {
         case locked
         /// A write-once name is taken by different content (an archived WAL file pushed again with other bytes).
         case conflict
+        /// The storage failed in a way that is not damage: refused credentials, a missing bucket, a full disk, a bad configuration.
         case storage
+        /// The storage did not answer, or kept failing, through every retry (unreachable, S3 5xx or throttling):
+        /// transient, and nothing is known to be damaged. Try again.
+        case unavailable
     }
 
     public var code: Code
@@ -36,10 +41,52 @@ public struct RepositoryError: Error, Sendable, CustomStringConvertible {
         self.message = message
     }
 
-    init(_ error: BackendError) {
-        let code: Code = error.code == .notFound ? .missingObject : .storage
-        self.init(code, object: error.object, error.detail)
+    /// The one mapping from storage failures to repository failures.
+    public init(_ error: BackendError) {
+        switch error.code {
+        case .notFound:
+            self.init(.missingObject, object: error.object, error.detail)
+        case .unreachable, .unavailable:
+            self.init(.unavailable, object: error.object,
+                      "\(error.detail) — the repository's storage is unavailable; this is transient and says nothing about damage: try again")
+        case .permissionDenied, .alreadyExists, .invalidName, .io:
+            self.init(.storage, object: error.object, error.detail)
+        }
     }
+
+    /// What a decoding failure says, naming the field by its JSON path (`chunker.min_size`), so a
+    /// config or key file with valid JSON but a bad field says which field.
+    static func describeDecoding(_ error: any Error) -> String {
+        func path(_ codingPath: [any CodingKey]) -> String {
+            codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+        }
+        guard let error = error as? DecodingError else { return "\(error)" }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return "field `\(path(context.codingPath + [key]))` is missing"
+        case .typeMismatch(let type, let context), .valueNotFound(let type, let context):
+            return "field `\(path(context.codingPath))` is not \(describe(type))"
+        case .dataCorrupted(let context) where context.codingPath.isEmpty:
+            return "not valid JSON (truncated or altered)"
+        case .dataCorrupted(let context):
+            return "field `\(path(context.codingPath))` is not valid: \(context.debugDescription)"
+        @unknown default:
+            return "\(error)"
+        }
+    }
+
+    private static func describe(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "a string"
+        case is Int.Type, is Int32.Type, is Int64.Type, is UInt32.Type, is UInt64.Type: "an integer"
+        case is Double.Type: "a number"
+        case is Bool.Type: "true or false"
+        default: "a \(type)"
+        }
+    }
+
+    /// A corrupt or missing object: damage at rest, as opposed to storage that failed to answer.
+    public var isDamage: Bool { code == .corruptObject || code == .missingObject }
 
     public var description: String {
         object.map { "\($0): \(message)" } ?? message

@@ -170,8 +170,22 @@ extension Repository {
 
     // MARK: reading
 
-    /// A chunk's plaintext, checked: authenticated, decompressed, and re-hashed to its id.
+    /// A chunk's plaintext, checked: authenticated, decompressed, and re-hashed to its id. A chunk
+    /// that fails the check is read once more before it is called damaged: a bit flipped in transit
+    /// (a bad NIC, a proxy) is not damage at rest.
     public func loadChunk(_ reference: SnapshotManifest.ChunkReference) async throws(RepositoryError) -> Data {
+        do {
+            return try await readChunk(reference)
+        } catch where error.code == .corruptObject {
+            do {
+                return try await readChunk(reference)
+            } catch where error.code == .corruptObject {
+                throw RepositoryError(.corruptObject, object: error.object, "\(error.message); read twice, so it is damaged at rest")
+            }
+        }
+    }
+
+    func readChunk(_ reference: SnapshotManifest.ChunkReference) async throws(RepositoryError) -> Data {
         let name = ObjectPath.chunk(reference.id)
         let sealed = try await Self.load(backend, name)
         let plaintext: Data

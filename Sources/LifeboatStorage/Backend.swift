@@ -53,8 +53,12 @@ public struct BackendError: Error, Sendable, CustomStringConvertible {
         case notFound = "not_found"
         case alreadyExists = "already_exists"
         case permissionDenied = "permission_denied"
+        /// No answer: connection refused or reset, timed out (after every retry).
         case unreachable
+        /// The storage answered, but kept failing through every retry (S3 5xx, 429, SlowDown): transient.
+        case unavailable
         case invalidName = "invalid_name"
+        /// Any other failure: a bad configuration, a missing bucket, a full disk.
         case io
     }
 

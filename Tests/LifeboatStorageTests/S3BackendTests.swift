@@ -178,16 +178,49 @@ import Testing
         #expect(listed.allSatisfy { $0.size == $0.name.utf8.count && abs($0.modified.timeIntervalSinceNow) < 120 })
     }
 
-    @Test func motoRejectsSlashInQueryValuesWithoutTheCompatibilityFlag() async throws {
+    @Test func motoRejectsSlashInQueryValues() async throws {
         // moto's weakness, not S3's: a correctly signed `prefix=lifeboat%2Frepo%2F` gets a false
-        // SignatureDoesNotMatch. If this starts passing, moto was fixed and the flag can go.
+        // SignatureDoesNotMatch. If this starts failing, moto was fixed and the detection can go.
+        let backend = try await backend()
+        let query = [("list-type", "2"), ("prefix", "lifeboat/repo/")]
+        let response = try await backend.client.send(S3Request(method: "GET", bucket: backend.configuration.bucket, query: query))
+        #expect(response.status == 403)
+        #expect(response.error?.code == "SignatureDoesNotMatch")
+        let withoutSlash = try await backend.client.send(S3Request(method: "GET", bucket: backend.configuration.bucket, query: [("list-type", "2"), ("prefix", "lifeboat")]))
+        #expect(withoutSlash.isSuccess, "the same credentials are accepted without '/' in the query")
+    }
+
+    @Test func withoutTheCompatibilityFlagMotoIsDetectedAndListingWorks() async throws {
         let strict = try await backend { $0.compatibility = S3Compatibility() }
         try await strict.create("data/aa/a1", data: Data("x".utf8))
-        let error = try await #require(throws: BackendError.self) { try await strict.list(prefix: "data/") }
-        #expect(error.code == .permissionDenied)
-        // The flagged backend on the same bucket lists it.
-        let flagged = try S3Backend(configuration: { var c = strict.configuration; c.compatibility = .moto; return c }())
-        #expect(try await flagged.list(prefix: "data/").map(\.name) == ["data/aa/a1"])
+        try await strict.create("snapshots/s1", data: Data("s".utf8))
+        #expect(await !strict.bucketCheck.listsWithoutSlashInQuery)
+        #expect(try await strict.list(prefix: "data/").map(\.name) == ["data/aa/a1"])
+        // Learned once, kept for the backend's lifetime, and shared by its copies.
+        #expect(await strict.bucketCheck.listsWithoutSlashInQuery)
+        let copy = strict
+        #expect(try await copy.list(prefix: "snapshots/").map(\.name) == ["snapshots/s1"])
+        #expect(Set(try await strict.list(prefix: "").map(\.name)) == ["data/aa/a1", "snapshots/s1"])
+    }
+
+    @Test func withoutTheCompatibilityFlagAWrongSecretStillSaysWrongCredentials() async throws {
+        let good = try await backend { $0.compatibility = S3Compatibility() }
+        try await good.create("data/aa/a1", data: Data("x".utf8))
+        var configuration = good.configuration
+        configuration.credentials.secretAccessKey = "wrong-secret-\(UUID().uuidString)"
+        let bad = try S3Backend(configuration: configuration)
+        let error = try await #require(throws: BackendError.self) { _ = try await bad.list(prefix: "data/") }
+        #expect(error.code == .permissionDenied, "\(error)")
+        #expect(error.detail.contains("check the access key and secret"), "\(error)")
+        #expect(error.detail.contains("query holds '/'"), "the error names the signature mismatch on a listing with '/': \(error)")
+        #expect(!error.description.contains(configuration.credentials.secretAccessKey))
+        #expect(await !bad.bucketCheck.listsWithoutSlashInQuery, "a refusal without '/' is not moto's quirk")
+        // A listing whose query holds no '/' is refused as plainly wrong credentials.
+        let plain = try await #require(throws: BackendError.self) {
+            _ = try await S3Backend(configuration: { var c = configuration; c.prefix = ""; return c }()).list(prefix: "")
+        }
+        #expect(plain.code == .permissionDenied)
+        #expect(plain.detail.contains("check the access key and secret") && !plain.detail.contains("query holds '/'"), "\(plain)")
     }
 
     @Test func listingIgnoresKeysOutsideThePrefixAndForeignKeys() async throws {

@@ -84,11 +84,12 @@ import Testing
     @Test func slowDownAndThrottlingGiveUpAfterTheLastAttempt() async throws {
         try await withFakeS3(retry: Self.quick) { backend, count in
             let slow = try await #require(throws: BackendError.self) { _ = try await backend.load("slowdown/x") }
-            #expect(slow.code == .io)
+            #expect(slow.code == .unavailable, "a failure that outlasted the retries is transient, not an I/O error")
             #expect(slow.detail.contains("after 4 attempts"), "\(slow)")
             #expect(slow.detail.contains("SlowDown"), "\(slow)")
             #expect(try await count("slowdown/x") == 4)
-            _ = try await #require(throws: BackendError.self) { try await backend.replace("throttled/x", data: Data("x".utf8)) }
+            let throttled = try await #require(throws: BackendError.self) { try await backend.replace("throttled/x", data: Data("x".utf8)) }
+            #expect(throttled.code == .unavailable)
             #expect(try await count("throttled/x") == 4)
         }
     }

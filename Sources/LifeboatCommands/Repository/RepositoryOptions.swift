@@ -43,8 +43,13 @@ struct RepositoryOptions: ParsableArguments {
                               flag: "--password-file", reference: fromCatalog?.settings.password, relativeTo: fromCatalog?.directory)
     }
 
+    /// Opens the repository; warns on stderr about each damaged key file (another key opened it).
     func open() async throws -> Repository {
-        try await Repository.open(backend: try backend(), passphrase: try passphrase())
+        let repository = try await Repository.open(backend: try backend(), passphrase: try passphrase())
+        for damaged in repository.damagedKeyFiles {
+            printError("lifeboat: warning: \(damaged); add a new key with `lifeboat key add` and remove this one with `lifeboat key remove`")
+        }
+        return repository
     }
 }
 

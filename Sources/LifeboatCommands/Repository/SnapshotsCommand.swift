@@ -8,7 +8,7 @@ struct SnapshotsCommand: AsyncParsableCommand {
         commandName: "snapshots",
         abstract: "List the snapshots in the repository, oldest first.",
         discussion: """
-        A snapshot whose manifest is damaged is reported on stderr and the command exits 3.
+        A snapshot whose manifest is damaged is reported on stderr and the command exits 3 (7 when no manifest is damaged but the storage failed to hand one over: try again).
 
         Example:
           lifeboat snapshots --store postgres-dump --json
@@ -56,7 +56,7 @@ struct SnapshotsCommand: AsyncParsableCommand {
             print(table.render())
             print("\(shown.count) snapshot\(shown.count == 1 ? "" : "s")")
         }
-        for problem in listing.unreadable { printError("lifeboat: damaged: \(problem)") }
-        if !listing.unreadable.isEmpty { throw ExitCode(ExitStatus.damaged.rawValue) }
+        for problem in listing.unreadable { printProblem(problem) }
+        if let status = ExitStatus(problems: listing.unreadable) { throw ExitCode(status.rawValue) }
     }
 }

@@ -8,7 +8,7 @@ struct VerifyCommand: AsyncParsableCommand {
         commandName: "verify",
         abstract: "Check the repository's integrity: manifests readable, every referenced chunk present.",
         discussion: """
-        --read-data also decrypts and re-hashes every chunk and recomputes every snapshot's SHA-256; --read-data-subset 10% reads a random tenth of the chunks (a different tenth each run). Never changes the repository. Exits 3 when it finds damage.
+        --read-data also decrypts and re-hashes every chunk and recomputes every snapshot's SHA-256; --read-data-subset 10% reads a random tenth of the chunks (a different tenth each run). Never changes the repository. Exits 3 when it finds damage; 7 when it found none but the storage failed to hand over some object (unavailable: try again); 1 when the storage refused some object otherwise.
 
         Example:
           lifeboat verify --read-data-subset 5%
@@ -64,12 +64,12 @@ struct VerifyCommand: AsyncParsableCommand {
         if output.json {
             try printJSON(report)
         } else {
-            for problem in result.problems { printError("lifeboat: damaged: \(problem)") }
+            for problem in result.problems { printProblem(problem) }
             var summary = "\(result.snapshots) snapshots, \(result.referencedChunks) chunks referenced"
             if result.chunksRead > 0 { summary += ", \(result.chunksRead) read and re-hashed (\(formatBytes(result.bytesRead)))" }
             if result.unreferencedChunks > 0 { summary += ", \(result.unreferencedChunks) unreferenced (prune collects them)" }
             print(result.isHealthy ? "no problems found: \(summary)" : "\(result.problems.count) problems found: \(summary)")
         }
-        if !result.isHealthy { throw ExitCode(ExitStatus.damaged.rawValue) }
+        if let status = ExitStatus(problems: result.problems) { throw ExitCode(status.rawValue) }
     }
 }

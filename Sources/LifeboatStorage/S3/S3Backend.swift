@@ -122,11 +122,52 @@ public struct S3Backend: Backend {
 
     public func list(prefix: String) async throws(BackendError) -> [ObjectInfo] {
         let wanted = keyPrefix + prefix
+        let object = prefix.isEmpty ? location : prefix
+        let withoutSlash = configuration.compatibility.listWithoutSlashInQuery ? true : await bucketCheck.listsWithoutSlashInQuery
+        if withoutSlash {
+            // Without `/` in the query a mismatch is never taken for moto's: it is reported as a credential error.
+            return try await listPages(wanted: wanted, object: object, withoutSlashInQuery: true).listed ?? []
+        }
+        switch try await listPages(wanted: wanted, object: object, withoutSlashInQuery: false) {
+        case .listed(let found):
+            return found
+        case .slashSignatureMismatch:
+            // moto 5.2.1 answers SignatureDoesNotMatch to any correctly signed query value holding `/`
+            // (see S3Compatibility). Ask once more without one: if that is accepted the credentials are
+            // right and the server is such a one, so keep listing that way; if not, report what it says.
+            let found: [ObjectInfo]
+            do throws(BackendError) {
+                found = try await listPages(wanted: wanted, object: object, withoutSlashInQuery: true).listed ?? []
+            } catch {
+                throw BackendError(error.code, object: object,
+                                   "S3 refused the signature of a listing whose query holds '/' (SignatureDoesNotMatch, as moto_server does even for right credentials); the same listing without '/' failed too: \(error.detail)")
+            }
+            await bucketCheck.markListsWithoutSlashInQuery()
+            logger.notice("the S3 server refuses signed query values holding '/' (as moto_server does); listing without them from now on",
+                          metadata: ["endpoint": .string(client.endpointDescription)])
+            return found
+        }
+    }
+
+    /// What one listing attempt ended with.
+    enum ListOutcome {
+        case listed([ObjectInfo])
+        /// SignatureDoesNotMatch on a request whose query holds `/`: the credentials may be right (moto).
+        case slashSignatureMismatch
+
+        var listed: [ObjectInfo]? {
+            if case .listed(let found) = self { return found }
+            return nil
+        }
+    }
+
+    /// Every key starting with `wanted`, page by page. `withoutSlashInQuery` asks for the longest
+    /// `/`-free start of `wanted` instead and filters the answer here.
+    func listPages(wanted: String, object: String, withoutSlashInQuery: Bool) async throws(BackendError) -> ListOutcome {
         var requested = wanted
-        if configuration.compatibility.listWithoutSlashInQuery, let slash = wanted.firstIndex(of: "/") {
+        if withoutSlashInQuery, let slash = wanted.firstIndex(of: "/") {
             requested = String(wanted[..<slash])
         }
-        let object = prefix.isEmpty ? location : prefix
         var found: [ObjectInfo] = []
         var token: String?
         repeat {
@@ -134,6 +175,10 @@ public struct S3Backend: Backend {
             if !requested.isEmpty { query.append(("prefix", requested)) }
             if let token { query.append(("continuation-token", token)) }
             let response = try await send(object, S3Request(method: "GET", bucket: configuration.bucket, query: query))
+            if !response.isSuccess, !withoutSlashInQuery, response.error?.code == "SignatureDoesNotMatch",
+               query.contains(where: { $0.1.contains("/") }) {
+                return .slashSignatureMismatch
+            }
             guard response.isSuccess else { throw failure(response, object: object, action: "list") }
             guard let page = S3XML.listPage(response.body) else {
                 throw BackendError(.io, object: object, "S3 answered ListObjectsV2 with a body that is not a ListBucketResult")
@@ -150,7 +195,7 @@ public struct S3Backend: Backend {
             }
             token = next
         } while true
-        return found
+        return .listed(found)
     }
 
     public func delete(_ name: String) async throws(BackendError) {
@@ -417,10 +462,10 @@ public struct S3Backend: Backend {
             let region = response.header("x-amz-bucket-region").map { " (S3 says it is in \($0))" } ?? ""
             return BackendError(.io, object: object,
                                 "S3 redirected the request for bucket \"\(configuration.bucket)\"\(region): check the region and endpoint")
-        case 500...599, 429:
-            return BackendError(.io, object: object, "S3 could not \(action) \(object)\(after) (\(said)); try again later")
+        case 500...599, 429, 400 where code == "RequestTimeout":
+            return BackendError(.unavailable, object: object, "S3 could not \(action) \(object)\(after) (\(said)); try again later")
         case 409 where code == "ConditionalRequestConflict":
-            return BackendError(.io, object: object, "another writer kept changing \(object) at the same time\(after) (\(said)); try again")
+            return BackendError(.unavailable, object: object, "another writer kept changing \(object) at the same time\(after) (\(said)); try again")
         default:
             return BackendError(.io, object: object, "S3 could not \(action) \(object) (\(said))")
         }
@@ -437,11 +482,14 @@ public struct S3Backend: Backend {
     }
 }
 
-/// What has been verified about the bucket; shared by copies of one backend.
+/// What has been verified about the bucket and learned about the server; shared by copies of one backend.
 actor BucketCheck {
     private(set) var exists = false
     private(set) var objectLockEnabled = false
+    /// The server refused a correctly signed listing with `/` in its query and accepted one without.
+    private(set) var listsWithoutSlashInQuery = false
     func markExists() { exists = true }
+    func markListsWithoutSlashInQuery() { listsWithoutSlashInQuery = true }
     func markObjectLockEnabled() {
         exists = true
         objectLockEnabled = true
