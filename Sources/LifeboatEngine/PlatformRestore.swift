@@ -37,6 +37,15 @@ public struct PlatformRestore: Sendable {
         }
     }
 
+    /// A production run's record, stored as evidence like a drill's (also when it failed): a
+    /// production restore whose gates passed proves those stores restorable.
+    public func recordEvidence(_ outcome: Outcome, selection: RestoreSelection, point: RecoveryPoint?, started: Date) async throws -> DrillReport {
+        let report = DrillReport(id: Repository.newDocumentID(), platform: preparation.catalog.platform ?? "", point: point?.id ?? selection.label,
+                                 hostname: ProcessInfo.processInfo.hostName, started: started, finished: Date(), steps: outcome.steps,
+                                 kind: .production)
+        return try await preparation.repository.writeDocument(report, in: .evidence, id: report.id)
+    }
+
     /// Runs `steps` from plan order `fromStep`; earlier steps are recorded as skipped (already done).
     /// `journal`, when given, records each step's stage durably before and after its destructive part.
     public func run(

@@ -103,6 +103,14 @@ import Testing
         #expect(try await session.keyValues(prefix: Data("/demo/tenants/".utf8)).map { String(decoding: $0.key, as: UTF8.self) }
             == DemoPlatform.tenants.map { "/demo/tenants/\($0)" })
         await restarted.stop()
+
+        // Both production runs are evidence: the one that stopped at etcd (failed there), and the
+        // resumed one whose etcd gate passed; status shows the newest as a production restore.
+        let after = try Self.decode(PlatformStatus.self, try await CLI.run(["status", "--json"] + c))
+        #expect(after.lastDrill?.kind == "production" && after.lastDrill?.passed == true, "steps 1-2 skipped by --from-step count neither way: \(String(describing: after.lastDrill))")
+        let etcdStatus = try #require(after.stores.first { $0.store == "etcd" })
+        #expect(etcdStatus.lastDrillPassed == true && !etcdStatus.proofStale, "the resumed run proved etcd")
+        #expect(after.stores.first { $0.store == "openbao" }?.lastDrillPassed == true, "the first run proved openbao")
         await platform.stopServers()
     }
 }

@@ -73,7 +73,7 @@ struct StatusCommand: AsyncParsableCommand {
             }
         }
         if let drill = status.lastDrill {
-            text += "\nlast drill \(drill.id.prefix(8)) at \(RepositoryTimeText.format(drill.started)) UTC: \(drill.passed ? "passed" : "FAILED") in \(TimeSpan.describe(seconds: drill.duration))"
+            text += "\nlast \(drill.kind == DrillReport.Kind.production.rawValue ? "production restore" : "drill") \(drill.id.prefix(8)) at \(RepositoryTimeText.format(drill.started)) UTC: \(drill.passed ? "passed" : "FAILED") in \(TimeSpan.describe(seconds: drill.duration))"
         } else {
             text += "\nno drill has run: nothing is proven restorable yet (run `lifeboat drill`)"
         }

@@ -123,7 +123,9 @@ struct RestorePlatformCommand: AsyncParsableCommand {
         let record = try RestoreJournal(url: journalURL, point: point?.id ?? phrase)
         try record.checkResume(explicitFromStep: fromStep != nil)
         let quiet = output.json
-        let outcome = await PlatformRestore(preparation: preparation).run(steps, mode: .production(force: force), fromStep: fromStep ?? 1, journal: record) { event in
+        let started = Date()
+        let restore = PlatformRestore(preparation: preparation)
+        let outcome = await restore.run(steps, mode: .production(force: force), fromStep: fromStep ?? 1, startedAt: started, journal: record) { event in
             guard !quiet else { return }
             switch event {
             case .stepStarted(let prepared): printError("step \(prepared.step.order): restoring \(prepared.step.store)…")
@@ -131,6 +133,13 @@ struct RestorePlatformCommand: AsyncParsableCommand {
             }
         }
         await outcome.releaseAll()
+        // The run is evidence: status counts its passed gates as proven restores, and shows a failure.
+        do {
+            let evidence = try await restore.recordEvidence(outcome, selection: try selection.selection(), point: point, started: started)
+            if !quiet { printError("recorded as evidence \(evidence.id.prefix(8)) (lifeboat status counts its passed gates)") }
+        } catch {
+            printError("lifeboat: warning: the restore could not be recorded as evidence in the repository: \(error)")
+        }
         if output.json {
             try printJSON(outcome.steps)
         } else {

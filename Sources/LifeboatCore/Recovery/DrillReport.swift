@@ -12,6 +12,14 @@ public struct DrillReport: Codable, Sendable, Hashable {
     public var started: Date
     public var finished: Date
     public var steps: [Step]
+    /// What produced the evidence: a drill into scratch instances, or a production restore into the
+    /// catalog's own targets (absent in reports written before production restores were recorded: a drill).
+    public var kind: Kind?
+
+    public enum Kind: String, Codable, Sendable, Hashable {
+        case drill
+        case production
+    }
 
     /// One restore step of the drill.
     public struct Step: Codable, Sendable, Hashable {
@@ -79,8 +87,10 @@ public struct DrillReport: Codable, Sendable, Hashable {
         case manual
     }
 
-    public init(id: String, platform: String, point: String, hostname: String, started: Date, finished: Date, steps: [Step]) {
+    public init(id: String, platform: String, point: String, hostname: String, started: Date, finished: Date, steps: [Step],
+                kind: Kind = .drill) {
         version = 1
+        self.kind = kind
         self.id = id
         self.platform = platform
         self.point = point
@@ -92,7 +102,9 @@ public struct DrillReport: Codable, Sendable, Hashable {
 
     /// Every automated step restored and passed its gate, and every target was met.
     public var passed: Bool { gatesPassed && missedTargets.isEmpty }
-    public var gatesPassed: Bool { steps.allSatisfy { $0.outcome == .passed || $0.outcome == .manual } }
+    /// No step failed. A step is skipped only after a failed one or, in a production restore
+    /// resumed with `--from-step`, because an earlier run did it: neither counts against the gates.
+    public var gatesPassed: Bool { !steps.contains { $0.outcome == .failed } && steps.contains { $0.outcome == .passed || $0.outcome == .manual } }
     /// "store: RPO 2h > 1h"-style lines for every missed target.
     public var missedTargets: [String] {
         steps.flatMap { step -> [String] in

@@ -108,6 +108,8 @@ public struct PlatformStatus: Codable, Sendable, Hashable {
         public var duration: Double
         public var passed: Bool
         public var missedTargets: [String]
+        /// `drill` or `production`.
+        public var kind: String = DrillReport.Kind.drill.rawValue
 
         public init(id: String, point: String, started: Date, duration: Double, passed: Bool, missedTargets: [String]) {
             self.id = id
@@ -149,7 +151,11 @@ public struct PlatformStatus: Codable, Sendable, Hashable {
             let exposure = dataTime.map { now.timeIntervalSince($0) }
             let rpo = store.rpo.map { Double($0.seconds) }
             let proven = drills.lazy.compactMap { drill in drill.steps.first { $0.store == store.name && $0.outcome == .passed }.map { (drill, $0) } }.first
-            let latest = drills.lazy.compactMap { drill in drill.steps.first { $0.store == store.name }.map { (drill, $0) } }.first
+            // The newest drill or production restore that tried this store (a step skipped by a
+            // resumed restore, or after an earlier failure, neither proves nor disproves it).
+            let latest = drills.lazy.compactMap { drill in
+                drill.steps.first { $0.store == store.name && ($0.outcome == .passed || $0.outcome == .failed) }.map { (drill, $0) }
+            }.first
             var status = StoreStatus(
                 store: store.name, kind: store.kind.rawValue, priority: store.priority.description,
                 lastBackup: last?.finished, lastBackupSize: last?.size, lastBackupSnapshot: last?.id, lastBackupDataTime: last?.dataTime,
@@ -165,7 +171,9 @@ public struct PlatformStatus: Codable, Sendable, Hashable {
             return status
         }
         let summary = drills.first.map {
-            DrillSummary(id: $0.id, point: $0.point, started: $0.started, duration: $0.duration, passed: $0.passed, missedTargets: $0.missedTargets)
+            var summary = DrillSummary(id: $0.id, point: $0.point, started: $0.started, duration: $0.duration, passed: $0.passed, missedTargets: $0.missedTargets)
+            summary.kind = ($0.kind ?? .drill).rawValue
+            return summary
         }
         return PlatformStatus(platform: platform, generated: now, maximumProofAge: maximumProofAge, stores: stores, lastDrill: summary)
     }
