@@ -16,6 +16,7 @@ public enum PrometheusText {
         family("lifeboat_last_backup_size_bytes", "gauge", "Size of the last good backup of the store.") { $0.lastBackupSize.map(Double.init) }
         family("lifeboat_last_verified_restore_timestamp_seconds", "gauge", "Unix time a drill last restored the store and its verify gate passed.") { $0.lastVerifiedRestore?.timeIntervalSince1970 }
         family("lifeboat_rpo_exposure_seconds", "gauge", "Age of the data in the last good backup: what a disaster now would lose.") { $0.rpoExposure }
+        family("lifeboat_effective_rpo_exposure_seconds", "gauge", "What a platform restore now would lose of the store: the largest exposure along its dependencies (it comes back no newer than them).") { $0.effectiveExposure }
         family("lifeboat_rpo_target_seconds", "gauge", "The catalog's RPO target for the store.") { $0.rpoTarget }
         family("lifeboat_backup_failures_total", "counter", "Backups of the store that failed in recovery points.") { Double($0.backupFailures) }
         family("lifeboat_drill_step_duration_seconds", "gauge", "How long the store's step took in the last drill, when it passed (a failed step proves no restore time).") { $0.lastDrillStepDuration }

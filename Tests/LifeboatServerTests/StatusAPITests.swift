@@ -173,4 +173,29 @@ import Testing
         #expect(text.contains("lifeboat_drill_last_passed{store=\"postgres\"} 0\n"))
         #expect(!text.contains("lifeboat_drill_step_duration_seconds{store=\"postgres\"}"))
     }
+
+    @Test func theEffectiveExposureIsTheWorstAlongTheDependencies() throws {
+        let yaml = """
+        version: 1
+        platform: p
+        stores:
+          - {name: openbao, kind: openbao, method: raft, cadence: 4h, priority: P0, rpo: 4h, connection: {address: "http://127.0.0.1:8200"}}
+          - {name: postgres, kind: postgres, method: wal, cadence: [continuous, "0 2 * * *"], priority: P0, rpo: 5m, depends_on: [openbao], connection: {host: 127.0.0.1}}
+          - {name: etcd, kind: etcd, method: snapshot, cadence: 15m, priority: P1, rpo: 15m, connection: {endpoints: ["http://127.0.0.1:2379"]}}
+        """
+        let catalog = try CatalogLoader.load(yaml: yaml, file: "t.yaml").catalog
+        let now = Date(timeIntervalSince1970: 1_795_000_000)
+        let status = PlatformStatus.compute(
+            catalog: catalog,
+            snapshots: [("openbao", "openbao", now.addingTimeInterval(-3 * 3600), now.addingTimeInterval(-3 * 3600), 1, "o"),
+                        ("postgres", "postgres", now.addingTimeInterval(-7200), now.addingTimeInterval(-7200), 1, "p"),
+                        ("etcd", "etcd", now.addingTimeInterval(-60), now.addingTimeInterval(-60), 1, "e")],
+            points: [], drills: [], archivedWAL: ["postgres": now.addingTimeInterval(-30)], now: now, maximumProofAge: 86_400)
+        let postgres = try #require(status.stores.first { $0.store == "postgres" })
+        #expect(postgres.rpoExposure == 30 && postgres.rpoMet == true)
+        #expect(postgres.effectiveExposure == 3 * 3600 && postgres.effectiveExposureFrom == "openbao")
+        let etcd = try #require(status.stores.first { $0.store == "etcd" })
+        #expect(etcd.effectiveExposure == 60 && etcd.effectiveExposureFrom == nil)
+        #expect(PrometheusText.render(status).contains("lifeboat_effective_rpo_exposure_seconds{store=\"postgres\"} 10800\n"))
+    }
 }

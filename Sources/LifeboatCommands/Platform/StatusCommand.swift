@@ -54,7 +54,8 @@ struct StatusCommand: AsyncParsableCommand {
         var table = Table("STORE", "PRI", "LAST BACKUP (UTC)", "SIZE", "RPO EXPOSURE", "FAILURES", "LAST PROVEN RESTORE", "PROOF")
         for store in status.stores {
             let exposure = store.rpoExposure.map { TimeSpan.describe(seconds: $0) + (store.rpoTarget.map { " / " + TimeSpan.describe(seconds: $0) } ?? "")
-                + (store.exposureFrom == "wal" ? " (WAL)" : "") + (store.rpoMet == false ? " EXCEEDED" : "") } ?? "never backed up"
+                + (store.exposureFrom == "wal" ? " (WAL)" : "") + (store.rpoMet == false ? " EXCEEDED" : "")
+                + (store.effectiveExposureFrom.flatMap { from in store.effectiveExposure.map { "; in a platform restore \(TimeSpan.describe(seconds: $0)) via \(from)" } } ?? "") } ?? "never backed up"
             let proof = store.lastDrillPassed == false ? "FAILED" : store.proofStale ? "STALE" : "ok"
             table.add(store.store, store.priority, store.lastBackup.map(RepositoryTimeText.format) ?? "-", store.lastBackupSize.map(formatBytes) ?? "-",
                       exposure, "\(store.backupFailures)", store.lastVerifiedRestore.map(RepositoryTimeText.format) ?? "never",

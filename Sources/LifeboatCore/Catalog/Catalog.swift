@@ -419,3 +419,23 @@ public struct Exclusion: Sendable, Hashable {
         self.recoveryPath = recoveryPath
     }
 }
+
+extension Catalog {
+    /// The longest time a store's data can lag in a platform restore: its own longest backup gap,
+    /// or that of a store it depends on (directly or not), whichever is longer — the consistency
+    /// rule rewinds it to its dependencies' data. Nil when no gap is known; `because` names the
+    /// dependency that sets it (nil when it is the store's own).
+    public func effectiveBackupGap(of name: String) -> (gap: TimeSpan, because: String?)? {
+        var seen: Set<String> = []
+        var worst: (gap: TimeSpan, because: String?)?
+        func visit(_ current: String, isSelf: Bool) {
+            guard seen.insert(current).inserted, let store = stores.first(where: { $0.name == current }) else { return }
+            if !store.kind.isManual, let gap = store.longestBackupGap, gap.seconds > (worst?.gap.seconds ?? -1) {
+                worst = (gap, isSelf ? nil : current)
+            }
+            for dependency in store.dependsOn { visit(dependency, isSelf: false) }
+        }
+        visit(name, isSelf: true)
+        return worst
+    }
+}

@@ -20,6 +20,9 @@ public struct CatalogDiagnostic: Error, Sendable, Hashable, CustomStringConverti
         case priorityInversion = "priority_inversion"
         case literalSecret = "literal_secret"
         case cadenceExceedsRPO = "cadence_exceeds_rpo"
+        /// A dependency is backed up less often than the store's RPO allows: in a platform restore
+        /// the store is rewound to the dependency's data.
+        case dependencyExceedsRPO = "dependency_exceeds_rpo"
         case noRetention = "no_retention"
         case noVerifyChecks = "no_verify_checks"
     }

@@ -52,6 +52,12 @@ public enum CatalogValidator {
                         "store '\(store.name)' is backed up at most every \(gap) but its rpo is \(rpo): the RPO cannot be met",
                         hint: rpo.seconds == 0 ? "an rpo of 0 needs a continuous cadence" : "back up at least every \(rpo), or relax the rpo")
                 }
+                if let rpo = store.rpo, let effective = catalog.effectiveBackupGap(of: store.name), let dependency = effective.because,
+                   effective.gap > rpo, (store.longestBackupGap.map { $0 <= rpo } ?? true) {
+                    add(.warning, .dependencyExceedsRPO, "\(paths.stores[index]).depends_on",
+                        "store '\(store.name)' has rpo \(rpo), but it depends on '\(dependency)', backed up at most every \(effective.gap): in a platform restore '\(store.name)' comes back no newer than '\(dependency)' and can lose up to \(effective.gap)",
+                        hint: "back '\(dependency)' up at least every \(rpo) (or on change), or relax '\(store.name)''s rpo")
+                }
                 if store.retention == nil {
                     add(.warning, .noRetention, paths.stores[index], "store '\(store.name)' has no retention: prune will keep every snapshot")
                 }

@@ -43,6 +43,11 @@ public struct PlatformStatus: Codable, Sendable, Hashable {
         public var exposureFrom: String?
         /// What the store's own server says of its WAL archiving (`pg_stat_archiver`), when asked.
         public var archiver: ArchiverHealth?
+        /// What a platform restore now would lose of this store: it comes back no newer than the
+        /// stores it depends on, so its exposure is the largest along its dependencies.
+        public var effectiveExposure: Double?
+        /// The dependency that sets `effectiveExposure`, when it is not the store itself.
+        public var effectiveExposureFrom: String?
 
         public init(store: String, kind: String, priority: String, lastBackup: Date?, lastBackupSize: Int64?, lastBackupSnapshot: String?,
                     lastBackupDataTime: Date?, backupFailures: Int, rpoTarget: Double?, rpoExposure: Double?, rpoMet: Bool?,
@@ -170,11 +175,36 @@ public struct PlatformStatus: Codable, Sendable, Hashable {
             status.exposureFrom = dataTime == nil ? nil : (archived.map { $0 > (last?.dataTime ?? .distantPast) } == true ? "wal" : "backup")
             return status
         }
+        // Effective exposure: the worst along each store's dependencies (a dependency never backed
+        // up leaves the store nothing consistent to come back to: no effective exposure).
+        let byName = Dictionary(stores.map { ($0.store, $0) }, uniquingKeysWith: { first, _ in first })
+        let withEffective = stores.map { status -> StoreStatus in
+            var status = status
+            var seen: Set<String> = []
+            var worst: (exposure: Double, from: String)? = status.rpoExposure.map { ($0, status.store) }
+            var unknown = status.rpoExposure == nil
+            func visit(_ name: String) {
+                guard seen.insert(name).inserted, let store = catalog.stores.first(where: { $0.name == name }) else { return }
+                for dependency in store.dependsOn {
+                    guard let other = byName[dependency] else { continue }  // manual steps have no status
+                    if let exposure = other.rpoExposure {
+                        if exposure > (worst?.exposure ?? -1) { worst = (exposure, dependency) }
+                    } else {
+                        unknown = true
+                    }
+                    visit(dependency)
+                }
+            }
+            visit(status.store)
+            status.effectiveExposure = unknown ? nil : worst?.exposure
+            status.effectiveExposureFrom = unknown || worst?.from == status.store ? nil : worst?.from
+            return status
+        }
         let summary = drills.first.map {
             var summary = DrillSummary(id: $0.id, point: $0.point, started: $0.started, duration: $0.duration, passed: $0.passed, missedTargets: $0.missedTargets)
             summary.kind = ($0.kind ?? .drill).rawValue
             return summary
         }
-        return PlatformStatus(platform: platform, generated: now, maximumProofAge: maximumProofAge, stores: stores, lastDrill: summary)
+        return PlatformStatus(platform: platform, generated: now, maximumProofAge: maximumProofAge, stores: withEffective, lastDrill: summary)
     }
 }
