@@ -113,4 +113,65 @@ import Testing
         #expect(after.stores.first { $0.store == "openbao" }?.lastDrillPassed == true, "the first run proved openbao")
         await platform.stopServers()
     }
+
+    /// Each store on a cadence of its own (no joint backup): PostgreSQL, then OpenBao, then etcd
+    /// three times, then PostgreSQL again. `restore --latest` and `drill` compose them: each store at
+    /// the newest state the consistency rule allows, and the dry run says why.
+    @Test(.timeLimit(.minutes(5)))
+    func perStoreBackupsComposeIntoOneRestore() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lifeboat-cli-cadences-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        let platform = DemoPlatform(directory: directory)
+        defer {
+            ProcessSweep.stopProcesses(mentioning: directory.path)
+            try? FileManager.default.removeItem(at: directory)
+        }
+        try await platform.start()
+        try await platform.seed()
+        try platform.writeCatalog()
+        let c = ["-c", platform.catalogURL.path]
+        #expect(try await CLI.run(["repo", "init"] + c).status == 0)
+        let before = Date()
+
+        func backup(_ store: String) async throws -> String {
+            let result = try await CLI.run(["backup", store, "--json"] + c)
+            #expect(result.status == 0, "\(result.stderr)")
+            return try #require(try Self.decode(RecoveryPoint.self, result).member(store)?.snapshot)
+        }
+        let postgres1 = try await backup("postgres")
+        let openbao = try await backup("openbao")
+        var etcd: [String] = []
+        for round in 0..<3 {
+            try await platform.etcd!.gateway().connect().put(Data("/demo/round".utf8), Data("\(round)".utf8))
+            etcd.append(try await backup("etcd"))
+        }
+        _ = try await backup("postgres")
+
+        let dryRun = try await CLI.run(["restore", "--dry-run", "--json"] + c)
+        #expect(dryRun.status == 0, "\(dryRun.stdout)\(dryRun.stderr)")
+        let plan = try #require(try JSONSerialization.jsonObject(with: dryRun.stdoutData) as? [String: Any])
+        #expect(plan["confirmation"] as? String == "restore lifeboat-demo latest")
+        let steps = try #require(plan["steps"] as? [[String: Any]])
+        func step(_ store: String) throws -> [String: Any] { try #require(steps.first { $0["store"] as? String == store }) }
+        #expect(try step("openbao")["snapshot"] as? String == openbao)
+        #expect((try step("openbao")["reason"] as? String)?.contains("the newest available") == true)
+        #expect(try step("etcd")["snapshot"] as? String == etcd[2], "etcd depends on nothing: its newest")
+        #expect(try step("postgres")["snapshot"] as? String == postgres1, "the later postgres backup is newer than openbao's data")
+        let postgres = try step("postgres")
+        #expect((postgres["reason"] as? String)?.contains("rewound because of openbao") == true, "\(postgres)")
+        #expect((try step("postgres")["consistency"] as? String)?.contains("stays in the repository, not restored") == true)
+
+        // A drill of the same composition passes every gate.
+        let drill = try await CLI.run(["drill", "--json"] + c)
+        #expect(drill.status == 0, "\(drill.stdout)\(drill.stderr)")
+        let report = try Self.decode(DrillReport.self, drill)
+        #expect(report.point == "latest" && report.steps.allSatisfy { $0.outcome == .passed })
+        #expect(report.steps.first { $0.store == "etcd" }?.snapshot == etcd[2])
+
+        // Before every backup: nothing restorable; the dry run says which store and exits 5.
+        let early = try await CLI.run(["restore", "--dry-run", "--time", SourceTime.format(before.addingTimeInterval(-60))] + c)
+        #expect(early.status == 5, "\(early.stdout)\(early.stderr)")
+        #expect(early.stdout.contains("WILL STOP HERE") && early.stderr.contains("step 1 (openbao)"), "\(early.stdout)\(early.stderr)")
+        await platform.stopServers()
+    }
 }
