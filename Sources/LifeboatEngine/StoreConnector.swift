@@ -20,6 +20,11 @@ public protocol StoreConnector: Sendable {
     /// Never throws: a server that cannot be asked is reported in the answer.
     func archiverHealth(_ store: Store) async -> PlatformStatus.ArchiverHealth?
 
+    /// Every reason the restore would refuse, checked against the real target without changing
+    /// anything (a running server, a non-empty directory, an unreachable target, wrong keys): the
+    /// dry run's preflight. Empty when nothing stands in the way.
+    func preflight(_ request: StoreRestoreRequest) async -> [String]
+
     /// The exact action and target of a restore, in words, for `--dry-run`. Touches nothing.
     func describe(_ request: StoreRestoreRequest) -> String
 
@@ -31,6 +36,7 @@ public protocol StoreConnector: Sendable {
 extension StoreConnector {
     public func latestInstant(_ store: Store, in repository: Repository) async throws -> Date? { nil }
     public func archiverHealth(_ store: Store) async -> PlatformStatus.ArchiverHealth? { nil }
+    public func preflight(_ request: StoreRestoreRequest) async -> [String] { [] }
 }
 
 /// A store after its restore: where it lives now, how to check it, and how to let it go.

@@ -71,8 +71,16 @@ import Testing
         try await etcd.gateway().connect().put(Data("/demo/tenants/later".utf8), Data("{}".utf8))
 
         // The dry run shows the exact actions and the phrase; without the phrase nothing runs.
+        // Preflight: with every server still running, the dry run names every refusal at once and
+        // exits 5 — PostgreSQL holds the databases (no --force), etcd's members answer and their
+        // directories are not empty — exactly what the real run would meet.
         let dryRun = try await CLI.run(["restore", "--latest", "--dry-run"] + c)
-        #expect(dryRun.status == 0, "\(dryRun.stderr)")
+        #expect(dryRun.status == 5, "\(dryRun.stderr)")
+        #expect(dryRun.stdout.contains("PREFLIGHT: PostgreSQL at") && dryRun.stdout.contains("already holds app"), "\(dryRun.stdout)")
+        #expect(dryRun.stdout.contains("PREFLIGHT: etcd still answers at") && dryRun.stdout.contains("of member member1 is not empty"), "\(dryRun.stdout)")
+        #expect(dryRun.stderr.contains("step 2 (postgres)") && dryRun.stderr.contains("step 3 (etcd)"), "\(dryRun.stderr)")
+        let forced = try await CLI.run(["restore", "--latest", "--dry-run", "--force"] + c)
+        #expect(forced.status == 5 && !forced.stdout.contains("already holds app") && forced.stdout.contains("etcd still answers"), "\(forced.stdout)")
         // --latest composes every store's newest state; its phrase names that, not one point.
         let phrase = "restore lifeboat-demo latest"
         #expect(dryRun.stdout.contains("--confirm \"\(phrase)\""), "\(dryRun.stdout)")
@@ -147,8 +155,9 @@ import Testing
         }
         _ = try await backup("postgres")
 
-        let dryRun = try await CLI.run(["restore", "--dry-run", "--json"] + c)
-        #expect(dryRun.status == 0, "\(dryRun.stdout)\(dryRun.stderr)")
+        // The servers run, so the preflight refuses (exit 5); the plan is printed all the same.
+        let dryRun = try await CLI.run(["restore", "--dry-run", "--json", "--force"] + c)
+        #expect(dryRun.status == 5 && dryRun.stderr.contains("preflight"), "\(dryRun.stdout)\(dryRun.stderr)")
         let plan = try #require(try JSONSerialization.jsonObject(with: dryRun.stdoutData) as? [String: Any])
         #expect(plan["confirmation"] as? String == "restore lifeboat-demo latest")
         let steps = try #require(plan["steps"] as? [[String: Any]])
@@ -159,6 +168,7 @@ import Testing
         #expect(try step("postgres")["snapshot"] as? String == postgres1, "the later postgres backup is newer than openbao's data")
         let postgres = try step("postgres")
         #expect((postgres["reason"] as? String)?.contains("rewound because of openbao") == true, "\(postgres)")
+        #expect((try step("etcd")["preflight"] as? [String])?.contains { $0.contains("names none: set connection.members") } == true)
         #expect((try step("postgres")["consistency"] as? String)?.contains("stays in the repository, not restored") == true)
 
         // A drill of the same composition passes every gate.

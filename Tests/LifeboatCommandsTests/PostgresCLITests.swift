@@ -135,6 +135,9 @@ import Testing
 
         let dryRun = try await CommandLineTests.run(["restore", "--latest", "--dry-run"] + c)
         #expect(dryRun.stdout.contains("into \(data.path) (PostgreSQL at 127.0.0.1:\(source.port) must be stopped"), "\(dryRun.stdout)")
+        // Preflight against the real target: the server runs and its directory is not empty.
+        #expect(dryRun.status == 5 && dryRun.stdout.contains("PREFLIGHT: a PostgreSQL server still runs on \(data.path)")
+                && dryRun.stdout.contains("PREFLIGHT: PostgreSQL still answers at") && dryRun.stdout.contains("is not empty"), "\(dryRun.stdout)")
         // --latest is the newest committed data: the end of the archive, past the point's base backup.
         let endOfArchive = try #require(try await PostgresConnector(store: "app-db", endpoint: source.endpoint).recoveryWindow(in: shared.repository).latest)
         #expect(dryRun.stdout.contains("point-in-time recovery to \(SourceTime.format(endOfArchive))"), "\(dryRun.stdout)")

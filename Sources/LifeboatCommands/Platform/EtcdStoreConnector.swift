@@ -38,17 +38,35 @@ struct EtcdStoreConnector: StoreConnector {
     /// Every member must be down before its data directory is replaced: each client endpoint and
     /// each peer URL must refuse connections. "Cannot tell" (a name that does not resolve) refuses.
     static func requireStopped(_ store: Store, members: [EtcdMember]) throws {
-        guard case .etcd(let connection) = store.connection else { return }
-        for address in connection.endpoints + members.map(\.peerURL) {
-            guard let url = URL(string: address), let host = url.host else { continue }
+        if let first = runningMembers(store, members: members).first { throw EngineError(.invalidArgument, first) }
+    }
+
+    /// One problem per client endpoint or peer URL that accepts connections, or cannot be probed.
+    static func runningMembers(_ store: Store, members: [EtcdMember]) -> [String] {
+        guard case .etcd(let connection) = store.connection else { return [] }
+        return (connection.endpoints + members.map(\.peerURL)).compactMap { address in
+            guard let url = URL(string: address), let host = url.host else { return nil }
             switch probeTCPEndpoint(host: host, port: url.port ?? 2379) {
-            case .refused: continue
-            case .accepts:
-                throw EngineError(.invalidArgument, "etcd still answers at \(address): stop every member before their data directories are replaced; nothing was changed")
-            case .unknown(let why):
-                throw EngineError(.invalidArgument, "cannot tell whether the etcd member at \(address) is stopped (\(why)); nothing was changed")
+            case .refused: return nil
+            case .accepts: return "etcd still answers at \(address): stop every member before their data directories are replaced; nothing was changed"
+            case .unknown(let why): return "cannot tell whether the etcd member at \(address) is stopped (\(why)); nothing was changed"
             }
         }
+    }
+
+    func preflight(_ request: StoreRestoreRequest) async -> [String] {
+        guard case .production(let force) = request.destination else { return [] }
+        if let refusal = Self.productionRefusal(request.store) { return [refusal] }
+        let members = Self.layout(request.store)
+        var problems = Self.runningMembers(request.store, members: members)
+        if !force {
+            for member in members {
+                if let entries = try? FileManager.default.contentsOfDirectory(atPath: member.dataDirectory), !entries.isEmpty {
+                    problems.append("the data directory \(member.dataDirectory) of member \(member.name) is not empty: the restore refuses without --force (which moves it aside)")
+                }
+            }
+        }
+        return problems
     }
 
     /// Run as root, the restored directories would belong to root: give each the owner of the data

@@ -93,6 +93,52 @@ struct PostgresStoreConnector: StoreConnector {
 }
 
 extension PostgresStoreConnector {
+    /// Every reason a physical production restore would refuse, all at once, and the plan when it
+    /// can run. Stopped means: no live postmaster owns the directory, and the catalog's address
+    /// refuses connections; anything less certain (a name that does not resolve, a timeout) refuses.
+    func physicalGuards(_ request: StoreRestoreRequest, connector: PostgresConnector, force: Bool) async -> (problems: [String], plan: PhysicalRestorePlan?) {
+        guard case .postgres(let connection)? = request.store.connection, let path = connection.dataDirectory else {
+            return ([Self.noDataDirectory(request.store.name)], nil)
+        }
+        var problems: [String] = []
+        if pidFileNamesALiveProcess(path + "/postmaster.pid") {
+            problems.append("a PostgreSQL server still runs on \(path) (its postmaster.pid names a live process): stop it before its data directory is replaced; nothing was changed")
+        }
+        let probe = connection.host.hasPrefix("/")
+            ? probeUnixSocket("\(connection.host)/.s.PGSQL.\(connection.port)")
+            : probeTCPEndpoint(host: connection.host, port: connection.port)
+        switch probe {
+        case .refused: break
+        case .accepts:
+            problems.append("PostgreSQL still answers at \(connection.host):\(connection.port): stop it before its data directory \(path) is replaced; nothing was changed")
+        case .unknown(let why):
+            problems.append("cannot tell whether PostgreSQL at \(connection.host):\(connection.port) is stopped (\(why)), so its data directory \(path) is left alone; nothing was changed")
+        }
+        if !force, let entries = try? FileManager.default.contentsOfDirectory(atPath: path), !entries.isEmpty {
+            problems.append("the data directory \(path) is not empty; nothing was changed. With --force it is moved aside (to \(URL(fileURLWithPath: setAsidePath(for: path)).lastPathComponent)), never deleted")
+        }
+        // The point in time must be covered by a base backup and WAL, checked before anything moves.
+        var plan: PhysicalRestorePlan?
+        do {
+            plan = try await connector.planPhysicalRestore(to: .time(request.targetTime ?? request.snapshot.sourceTime), in: request.repository)
+        } catch {
+            problems.append("\(error)")
+        }
+        return (problems, plan)
+    }
+
+    func preflight(_ request: StoreRestoreRequest) async -> [String] {
+        guard case .production(let force) = request.destination else { return [] }
+        do {
+            let connector = try connector(request.store)
+            if Self.isPhysical(request) { return await physicalGuards(request, connector: connector, force: force).problems }
+            let conflicts = try await connector.logicalConflicts(request.snapshot, in: connector.endpoint)
+            return conflicts.isEmpty || force ? [] : ["PostgreSQL at \(connector.endpoint) already holds \(conflicts.joined(separator: ", ")): the restore refuses without --force"]
+        } catch {
+            return ["cannot check the target: \(error)"]
+        }
+    }
+
     static func noDataDirectory(_ store: String) -> String {
         "a physical restore lays the base backup into a data directory, and store '\(store)' names none: set its connection.data_directory, or run `lifeboat restore postgres --store \(store) --data-dir …` by hand and resume after this step"
     }
@@ -105,31 +151,13 @@ extension PostgresStoreConnector {
         guard case .postgres(let connection)? = request.store.connection, let path = connection.dataDirectory else {
             throw EngineError(.invalidArgument, Self.noDataDirectory(request.store.name))
         }
-        // Stopped means: no live postmaster owns the directory, and the catalog's address refuses
-        // connections. Anything less certain (a name that does not resolve, a timeout) refuses.
-        if pidFileNamesALiveProcess(path + "/postmaster.pid") {
-            throw EngineError(.invalidArgument, "a PostgreSQL server still runs on \(path) (its postmaster.pid names a live process): stop it before its data directory is replaced; nothing was changed")
-        }
-        let probe = connection.host.hasPrefix("/")
-            ? probeUnixSocket("\(connection.host)/.s.PGSQL.\(connection.port)")
-            : probeTCPEndpoint(host: connection.host, port: connection.port)
-        switch probe {
-        case .refused: break
-        case .accepts:
-            throw EngineError(.invalidArgument, "PostgreSQL still answers at \(connection.host):\(connection.port): stop it before its data directory \(path) is replaced; nothing was changed")
-        case .unknown(let why):
-            throw EngineError(.invalidArgument, "cannot tell whether PostgreSQL at \(connection.host):\(connection.port) is stopped (\(why)), so its data directory \(path) is left alone; nothing was changed")
-        }
-        // Checked before anything moves: the point-in-time must be covered by a base backup and WAL.
-        let plan = try await connector.planPhysicalRestore(to: .time(request.targetTime ?? request.snapshot.sourceTime), in: request.repository)
+        let (problems, plan) = await physicalGuards(request, connector: connector, force: force)
+        guard problems.isEmpty, let plan else { throw EngineError(.invalidArgument, problems.joined(separator: "; ")) }
         let data = URL(fileURLWithPath: path, isDirectory: true)
         let fileManager = FileManager.default
         var setAside: URL?
         if let entries = try? fileManager.contentsOfDirectory(atPath: path), !entries.isEmpty {
             let aside = URL(fileURLWithPath: setAsidePath(for: path), isDirectory: true)
-            guard force else {
-                throw EngineError(.invalidArgument, "the data directory \(path) is not empty; nothing was changed. With --force it is moved aside (to \(aside.lastPathComponent)), never deleted")
-            }
             try fileManager.moveItem(at: data, to: aside)
             setAside = aside
         }

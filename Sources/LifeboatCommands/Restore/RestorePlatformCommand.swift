@@ -64,6 +64,8 @@ struct RestorePlatformCommand: AsyncParsableCommand {
         var restore: String?
         var gate: [String]
         var problem: String?
+        /// What the real run's guards would refuse, checked against the real target now.
+        var preflight: [String] = []
     }
 
     struct DryRun: Encodable {
@@ -78,7 +80,7 @@ struct RestorePlatformCommand: AsyncParsableCommand {
         let (point, steps) = try await preparation.prepare(try selection.selection(), overrides: try selection.overrides())
         let phrase = "restore \(context.catalog.platform ?? "platform") \(point.map { String($0.id.prefix(8)) } ?? selection.time ?? "latest")"
         if dryRun {
-            let planned = steps.map { prepared in
+            var planned = steps.map { prepared in
                 PlannedStep(
                     order: prepared.step.order, store: prepared.step.store, action: prepared.step.action, snapshot: prepared.snapshot?.id,
                     dataTime: prepared.dataTime, targetTime: prepared.targetTime,
@@ -89,6 +91,12 @@ struct RestorePlatformCommand: AsyncParsableCommand {
                             store: store, snapshot: snapshot, targetTime: prepared.targetTime, repository: context.repository, destination: .production(force: force)))
                     } },
                     gate: prepared.step.verify, problem: prepared.problem)
+            }
+            // Preflight: every step's guards against the real targets, all reported, nothing changed.
+            for (index, prepared) in steps.enumerated() where (fromStep ?? 1) <= prepared.step.order {
+                guard let store = prepared.store, let snapshot = prepared.snapshot, let connector = context.connectors[store.kind] else { continue }
+                planned[index].preflight = await connector.preflight(StoreRestoreRequest(
+                    store: store, snapshot: snapshot, targetTime: prepared.targetTime, repository: context.repository, destination: .production(force: force)))
             }
             if output.json {
                 try printJSON(DryRun(point: point?.id, confirmation: phrase, steps: planned))
@@ -106,12 +114,18 @@ struct RestorePlatformCommand: AsyncParsableCommand {
                     if let restore = step.restore { print("   does: \(restore)") }
                     for check in step.gate { print("   gate: \(check)") }
                     if let problem = step.problem { print("   WILL STOP HERE: \(problem)") }
+                    for refusal in step.preflight { print("   PREFLIGHT: \(refusal)") }
                 }
                 print("\nto run it: --confirm \"\(phrase)\"")
             }
             // The real run would stop: a dry run that says so must not look like a clean plan.
             if let stop = planned.first(where: { $0.problem != nil }) {
                 throw CommandFailure(.gateFailed, "the restore would stop at step \(stop.order) (\(stop.store)): \(stop.problem!)")
+            }
+            let refused = planned.filter { !$0.preflight.isEmpty }
+            if !refused.isEmpty {
+                throw CommandFailure(.gateFailed, "preflight: the real run would refuse "
+                    + refused.map { "step \($0.order) (\($0.store)): \($0.preflight.joined(separator: "; "))" }.joined(separator: " · "))
             }
             return
         }

@@ -19,15 +19,9 @@ extension PostgresConnector {
     /// backup's databases (or user tables in `postgres`) unless `force`, which drops and recreates
     /// them. The target's own login role keeps its password and attributes, so the operator can
     /// still connect afterwards.
-    public func restoreLogical(
-        _ manifest: SnapshotManifest, from repository: Repository, into target: PostgresEndpoint, force: Bool = false
-    ) async throws -> LogicalRestoreReport {
-        let clock = Date()
-        guard manifest.kind == Self.kind, manifest.source["method"] == PostgresBackupMethod.logical.rawValue,
-              manifest.source["format"] == LogicalArchive.format else {
-            throw PostgresError(.wrongSnapshot, "snapshot \(manifest.id.prefix(8))",
-                                "is not a logical PostgreSQL backup (kind \(manifest.kind), method \(manifest.source["method"] ?? "none"))")
-        }
+    /// The backup's databases the target already holds (`postgres` when it holds user tables):
+    /// what a logical restore without `--force` refuses to replace.
+    public func logicalConflicts(_ manifest: SnapshotManifest, in target: PostgresEndpoint) async throws -> [String] {
         let psql = try Psql(target)
         let existingDatabases = Set(try await psql.rows("SELECT datname FROM pg_database").map { $0[0] })
         let databases = (manifest.source["databases"] ?? "").split(separator: ",").map(String.init)
@@ -39,6 +33,20 @@ extension PostgresConnector {
                 """, database: "postgres")
             if userTables != "0" { conflicts.append("postgres") }
         }
+        return conflicts
+    }
+
+    public func restoreLogical(
+        _ manifest: SnapshotManifest, from repository: Repository, into target: PostgresEndpoint, force: Bool = false
+    ) async throws -> LogicalRestoreReport {
+        let clock = Date()
+        guard manifest.kind == Self.kind, manifest.source["method"] == PostgresBackupMethod.logical.rawValue,
+              manifest.source["format"] == LogicalArchive.format else {
+            throw PostgresError(.wrongSnapshot, "snapshot \(manifest.id.prefix(8))",
+                                "is not a logical PostgreSQL backup (kind \(manifest.kind), method \(manifest.source["method"] ?? "none"))")
+        }
+        let psql = try Psql(target)
+        let conflicts = try await logicalConflicts(manifest, in: target)
         if !conflicts.isEmpty, !force {
             throw PostgresError(.refused, target.description,
                                 "the target already holds \(conflicts.count == 1 ? "database" : "databases") \(conflicts.joined(separator: ", ")); nothing was changed. Restore into an empty server, or pass --force to drop and replace them")
