@@ -101,5 +101,35 @@ import Testing
         #expect(refuse.stdout.hasPrefix("refuse: "), "\(refuse.stdout)")
         #expect(refuse.stdout.contains("gone.json does not exist"))
         #expect(try await empty.client.sealStatus().initialized == false)
+
+        // An empty or binary key file is keys that did not survive either: row 4 (refuse, exit 1),
+        // the decision printed, in text and as JSON; before, it was a usage error (exit 2), no decision.
+        let emptyKeys = directory.appendingPathComponent("empty-keys")
+        try Data().write(to: emptyKeys)
+        let binaryKeys = directory.appendingPathComponent("binary-keys")
+        try Data([0xff, 0xfe, 0x00, 0xc3, 0x28, 0x9f]).write(to: binaryKeys)
+        for file in [emptyKeys, binaryKeys] {
+            let text = try await CLI.run(["openbao", "auto-restore", "--store", "openbao", "--node", empty.address,
+                                          "--unseal-keys-file", file.path] + c, environment: env)
+            #expect(text.status == 1, "\(file.lastPathComponent): \(text.stderr)")
+            #expect(text.stdout.hasPrefix("refuse: the stored unseal keys are gone"), "\(text.stdout)")
+            #expect(text.stdout.contains(file.path), "\(text.stdout)")
+            let json = try await CLI.run(["openbao", "auto-restore", "--store", "openbao", "--node", empty.address,
+                                          "--unseal-keys-file", file.path, "--json"] + c, environment: env)
+            #expect(json.status == 1)
+            let decided = try #require(try JSONSerialization.jsonObject(with: json.stdoutData) as? [String: Any])
+            #expect(decided["decision"] as? String == "refuse")
+            #expect((decided["facts"] as? [String: Any])?["keys"] as? String == "missing")
+        }
+        #expect(try await empty.client.sealStatus().initialized == false)
+
+        // A restore branch that fails still prints its decision document, with the error.
+        let failing = try await CLI.run(["openbao", "auto-restore", "--store", "openbao", "--node", empty.address,
+                                         "--token-file", directory.appendingPathComponent("no-token").path, "--json"] + c, environment: env)
+        #expect(failing.status == 2, "\(failing.stderr)")
+        let failed = try #require(try JSONSerialization.jsonObject(with: failing.stdoutData) as? [String: Any], "\(failing.stdout)")
+        #expect(failed["decision"] as? String == "restore")
+        #expect((failed["error"] as? String)?.contains("no-token") == true, "\(failed)")
+        #expect(try await empty.client.sealStatus().initialized == false)
     }
 }

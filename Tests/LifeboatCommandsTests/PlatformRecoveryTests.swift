@@ -65,6 +65,10 @@ import Testing
                 .run(steps, mode: .scratch(platform.directory.appendingPathComponent("restored")))
             #expect(outcome.steps.map(\.outcome) == [.passed, .passed, .passed], "\(outcome.steps.compactMap(\.reason))")
             #expect(outcome.steps.allSatisfy { $0.checks.allSatisfy(\.passed) && !$0.checks.isEmpty })
+            // OpenBao's gate holds the credential cutover, ahead of the catalog's reads.
+            #expect(outcome.steps.first?.checks.prefix(2).map(\.check) == ["credential cutover: the source's token is accepted",
+                                                                          "credential cutover: the target's previous token is refused"],
+                    "\(outcome.steps.first?.checks ?? [])")
 
             // The data read back from the restored servers equals what was there.
             let openbao = try #require(outcome.restored.compactMap { $0 as? RestoredOpenBao }.first)

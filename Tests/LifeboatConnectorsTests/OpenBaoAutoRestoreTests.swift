@@ -9,14 +9,18 @@ import Testing
 @Suite struct OpenBaoAutoRestoreTests {
     typealias Fixture = OpenBaoFixture
 
-    @Test func everyRowAgainstRealServers() async throws {
-        let directory = try Fixture.scratch("auto")
-        defer { try? FileManager.default.removeItem(at: directory) }
+    /// A Shamir source (3 of 5) holding the fixture's secrets, an uninitialised node, a repository and the source's keys.
+    static func sourceAndEmptyNode(in directory: URL) async throws -> (Fixture.Node, LocalOpenBao, Repository, UnsealKeyMaterial) {
         async let startedSource = Fixture.node("source", in: directory, secrets: Fixture.sourceSecrets)
         async let startedEmpty = LocalOpenBao.start(in: directory.appendingPathComponent("empty"), nodeID: "empty")
         let (source, empty) = try await (startedSource, startedEmpty)
-        let repository = try await Fixture.repository(in: directory)
-        let keys = try UnsealKeyMaterial.parse(keys: source.initResult.keys, source: "stored keys")
+        return (source, empty, try await Fixture.repository(in: directory), try UnsealKeyMaterial.parse(keys: source.initResult.keys, source: "stored keys"))
+    }
+
+    @Test func everyRowAgainstRealServers() async throws {
+        let directory = try Fixture.scratch("auto")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (source, empty, repository, keys) = try await Self.sourceAndEmptyNode(in: directory)
         let nodes = [empty.address]
 
         func decide(nodes: [String] = nodes, keys: UnsealKeyMaterial?) async throws -> (AutoRestoreDecision, AutoRestoreFacts, SnapshotManifest?) {
@@ -85,5 +89,42 @@ import Testing
         // And once restored, the guard skips: the barrier is initialised now.
         (decision, _, _) = try await decide(keys: keys)
         #expect(decision.action == .skip)
+    }
+
+    /// A crash between Lifeboat's temporary `sys/init` and OpenBao accepting the snapshot leaves an
+    /// initialised, empty barrier whose credentials died with the process. Before the fix the guard
+    /// answered `skip` (exit 0) for it; the repository's record makes it refuse, naming what to do.
+    @Test func aBarrierLifeboatInitialisedButNeverRestoredIsRefusedNotSkipped() async throws {
+        let directory = try Fixture.scratch("auto-crash")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (source, empty, repository, keys) = try await Self.sourceAndEmptyNode(in: directory)
+        let connector = OpenBaoConnector(store: "openbao", address: source.server.address, token: source.token,
+                                         unsealKeys: keys, verify: Fixture.checks)
+        let manifest = try await connector.backup(into: repository)
+
+        // The node dies right after the bootstrap, before the snapshot-force.
+        let died = await #expect(throws: OpenBaoError.self) {
+            try await connector.restore(manifest, from: repository, into: OpenBaoRestoreTarget(address: empty.address), progress: { line in
+                if line.hasPrefix("restoring raft index") { empty.stop() }
+            })
+        }
+        #expect(died?.code == .unreachable, "\(String(describing: died))")
+        try await empty.restart()
+        let status = try await empty.client.sealStatus()
+        #expect(status.initialized && status.t == 1 && status.n == 1, "\(status)")
+
+        let (facts, _) = try await AutoRestoreGuard.gather(nodes: [empty.address], repository: { repository }, store: "openbao",
+                                                           keys: keys, keysGoneReason: "")
+        let decision = AutoRestoreDecision.decide(facts)
+        #expect(decision.action == .refuse, "\(decision)")
+        #expect(facts.unfinishedRestore?.snapshot == manifest.id)
+        #expect(decision.reason.contains("Lifeboat initialised it"), "\(decision.reason)")
+        #expect(decision.reason.contains("empty its raft storage directory"))
+
+        // The record is per node and per store: the source's own 3-of-5 barrier still skips.
+        let (sourceFacts, _) = try await AutoRestoreGuard.gather(nodes: [source.server.address], repository: { repository }, store: "openbao",
+                                                                 keys: keys, keysGoneReason: "")
+        #expect(AutoRestoreDecision.decide(sourceFacts).action == .skip)
+        #expect(sourceFacts.unfinishedRestore == nil)
     }
 }

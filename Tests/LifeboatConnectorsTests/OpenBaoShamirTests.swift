@@ -56,7 +56,11 @@ import Testing
         #expect(report.custody.hasPrefix("verified"))
         #expect(report.clusterID == status.clusterID)
         #expect(report.raftIndex == UInt64(manifest.source["raft_index"]!))
-        #expect(report.checks.count == 2)
+        // Two verify reads, then the credential cutover: the source's token in, the bootstrap's out.
+        #expect(report.checks.map(\.check).suffix(2) == ["credential cutover: the source's token is accepted",
+                                                          "credential cutover: the target's previous token is refused"])
+        #expect(report.checks.count == 4)
+        #expect(report.checks.last?.detail == "auth/token/lookup-self answered 403")
         #expect(report.passed, "\(report.checks)")
         let after = try await target.client.sealStatus()
         #expect(!after.sealed)
@@ -150,6 +154,7 @@ import Testing
         let rollback = try await right.restore(manifest, from: repository,
                                                into: OpenBaoRestoreTarget(address: source.server.address, token: source.token, force: true))
         #expect(rollback.passed, "\(rollback.checks)")
+        #expect(rollback.checks.last?.detail.hasPrefix("not applicable: the target was the snapshot's own cluster") == true, "\(rollback.checks)")
         #expect(!rollback.bootstrappedTarget)
         #expect(try await source.client.readSecret("tenants/acme", token: source.token) == Fixture.sourceSecrets["tenants/acme"])
         #expect(try await source.client.readSecret("written-later", token: source.token) == nil)

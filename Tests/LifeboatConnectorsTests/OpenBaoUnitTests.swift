@@ -11,6 +11,8 @@ import Testing
     // MARK: auto-restore decision table, every row
 
     @Test(arguments: [
+        // 0: a barrier Lifeboat initialised and never restored into is refused, never skipped.
+        (AutoRestoreFacts(initializedNode: "http://a", unfinishedRestore: BootstrapRecord(snapshot: "abcd1234"), keys: .match), .refuse),
         // 1: an initialised barrier wins over everything, even a silent node and missing keys.
         (AutoRestoreFacts(initializedNode: "http://a", unreachableNodes: ["http://b"], keys: .missing), AutoRestoreAction.skip),
         (AutoRestoreFacts(initializedNode: "http://a", newestSnapshot: "abcd1234", keys: .match), .skip),
@@ -40,6 +42,27 @@ import Testing
             .reason.contains("/run/keys does not exist"))
         #expect(AutoRestoreDecision.decide(AutoRestoreFacts(unreachableNodes: ["http://b:8200"])).reason.contains("http://b:8200"))
         #expect(AutoRestoreDecision.decide(AutoRestoreFacts()).reason.contains("never initialises"))
+    }
+
+    // MARK: a node's own seal stanza
+
+    @Test func readsTheTransitKeyFromAServerConfiguration() throws {
+        let hcl = """
+        storage "raft" { path = "/var/lib/openbao" }
+        seal "transit" {
+          address    = "https://kms.internal:8200/"
+          token      = "s.secret-token"
+          key_name   = "otherkey"
+          mount_path = "transit-prod/"
+        }
+        """
+        let key = try #require(try TransitSealKey.sealStanza(in: hcl, source: "openbao.hcl"))
+        #expect(key == TransitSealKey(address: "https://kms.internal:8200", mount: "transit-prod", keyName: "otherkey"))
+        #expect(try TransitSealKey.sealStanza(in: "seal \"transit\" {\n address = \"http://k:8200\"\n key_name = \"k\"\n}", source: "f")?.mount == "transit")
+        #expect(try TransitSealKey.sealStanza(in: "storage \"raft\" {}\n", source: "f") == nil, "a Shamir node")
+        let incomplete = #expect(throws: OpenBaoError.self) { try TransitSealKey.sealStanza(in: "seal \"transit\" { address = \"http://k\" }", source: "f") }
+        #expect(incomplete?.message.contains("key_name") == true)
+        #expect(incomplete?.message.contains("secret") == false)
     }
 
     // MARK: key material

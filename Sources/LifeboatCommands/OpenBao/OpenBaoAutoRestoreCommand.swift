@@ -11,11 +11,13 @@ struct OpenBaoAutoRestoreCommand: AsyncParsableCommand {
         discussion: """
         Run before OpenBao's nodes join (an init container, a systemd ExecStartPre). Decision table, first matching row wins:
 
+          a node Lifeboat initialised, restore   → refuse   (exit 1; its barrier is empty: wipe and re-run)
+            never accepted (repository record)
           barrier initialised on a node          → skip     (exit 0; the cluster has its data)
           a node did not answer                  → refuse   (exit 1; cannot prove no barrier exists)
           no snapshot of the store               → abort    (exit 1; never initialises an empty barrier)
           stored unseal keys gone                → refuse   (exit 1)
-          keys are another key generation        → refuse   (exit 1)
+          keys are another key generation        → refuse   (exit 1; Transit: --node-config names another key)
           snapshot records no key fingerprint    → refuse   (exit 1)
           keys match the newest snapshot         → restore  (exit 0 when the restore and its checks pass)
 
@@ -43,12 +45,17 @@ struct OpenBaoAutoRestoreCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("File holding a Transit token (default: the catalog's transit.token).", valueName: "path"))
     var transitTokenFile: String?
 
+    @Option(help: ArgumentHelp("The first node's OpenBao server configuration (HCL), as an init container sees it: a Transit seal stanza naming another key than the snapshot's is refused (row 5) before anything is touched.", valueName: "path"))
+    var nodeConfig: String?
+
     struct Report: Encodable {
         var decision: AutoRestoreAction
         var reason: String
         var facts: AutoRestoreFacts
         var snapshot: String?
         var restore: OpenBaoRestoreReport?
+        /// Why the restore branch (or gathering the facts) failed, when it did.
+        var error: String?
     }
 
     func run() async throws {
@@ -63,33 +70,58 @@ struct OpenBaoAutoRestoreCommand: AsyncParsableCommand {
             if let unsealKeysFile, !FileManager.default.fileExists(atPath: unsealKeysFile) {
                 goneReason = "\(unsealKeysFile) does not exist"
             } else {
+                // Keys that can no longer be read or parsed (an empty, binary or garbled file) did not
+                // survive either: a decision (row 4), not a usage error, wherever the file is named.
                 do {
                     (keys, goneReason) = try settings.unsealKeys(file: unsealKeysFile, shares: [])
                 } catch let error as OpenBaoError {
-                    // Keys that no longer parse did not survive either: a decision, not a crash.
                     goneReason = error.description
+                } catch let error as CommandFailure {
+                    goneReason = error.message
                 }
             }
             let transitToken = try? settings.token(file: transitTokenFile, reference: connection.transit?.token, what: "the Transit token")
-            let (facts, newest) = try await AutoRestoreGuard.gather(
-                nodes: targets, repository: { try await repository.open() }, store: store, keys: keys, keysGoneReason: goneReason,
-                transit: settings.transit, transitToken: transitToken ?? nil)
+            let nodeSeal = try OpenBaoStoreSettings.nodeSeal(configuration: nodeConfig)
+            let facts: AutoRestoreFacts
+            let newest: SnapshotManifest?
+            do {
+                (facts, newest) = try await AutoRestoreGuard.gather(
+                    nodes: targets, repository: { try await repository.open() }, store: store, keys: keys, keysGoneReason: goneReason,
+                    transit: settings.transit, transitToken: transitToken ?? nil, nodeSeal: nodeSeal)
+            } catch {
+                // Without the facts nothing may be decided but a refusal; the error keeps its exit code.
+                let reason = "the facts could not be gathered: \(error)"
+                if output.json {
+                    try printJSON(Report(decision: .refuse, reason: reason, facts: AutoRestoreFacts(), error: "\(error)"))
+                } else {
+                    print("refuse: \(reason)")
+                }
+                throw error
+            }
             let decision = AutoRestoreDecision.decide(facts)
             var report = Report(decision: decision.action, reason: decision.reason, facts: facts, snapshot: newest?.id)
             if !output.json { print("\(decision.action.rawValue): \(decision.reason)") }
             if decision.action == .restore, let newest {
-                let connector = try OpenBaoConnector(
-                    store: catalogStore, token: try settings.token(file: tokenFile, reference: connection.token, what: "the source token"),
-                    unsealKeys: keys, transitToken: transitToken ?? nil)
-                let restored = try await connector.restore(newest, from: try await repository.open(), into: OpenBaoRestoreTarget(address: targets[0]),
+                let restored: OpenBaoRestoreReport
+                do {
+                    let connector = try OpenBaoConnector(
+                        store: catalogStore, token: try settings.token(file: tokenFile, reference: connection.token, what: "the source token"),
+                        unsealKeys: keys, transitToken: transitToken ?? nil)
+                    restored = try await connector.restore(newest, from: try await repository.open(), into: OpenBaoRestoreTarget(address: targets[0], transitSeal: nodeSeal),
                                                            progress: { progressLine($0) })
+                } catch {
+                    report.error = "\(error)"
+                    if output.json { try printJSON(report) }
+                    throw error
+                }
                 report.restore = restored
                 if !output.json {
                     print("restored snapshot \(newest.id.prefix(8)) (raft index \(restored.raftIndex)) into \(targets[0]) in \(String(format: "%.1f", restored.seconds)) s")
                     for check in restored.checks { print("\(check.passed ? "ok  " : "FAIL") \(check.check): \(check.detail)") }
                 }
+                if !restored.passed { report.error = "the restore finished but a gate check failed" }
                 if output.json { try printJSON(report) }
-                if !restored.passed { throw CommandFailure(.failure, "the restore finished but a verify check failed") }
+                if !restored.passed { throw CommandFailure(.failure, "the restore finished but a gate check failed") }
                 return
             }
             if output.json { try printJSON(report) }

@@ -65,6 +65,15 @@ struct OpenBaoStoreSettings {
         }
     }
 
+    /// The Transit key a node's own server configuration seals it with (nil: none given, or a Shamir node).
+    static func nodeSeal(configuration path: String?) throws -> TransitSealKey? {
+        guard let path else { return nil }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw CommandFailure(.usage, "cannot read the OpenBao server configuration \(path)")
+        }
+        return try TransitSealKey.sealStanza(in: text, source: path)
+    }
+
     var transit: TransitSealKey? {
         connection?.transit.map { TransitSealKey(address: $0.address, mount: $0.mount, keyName: $0.keyName) }
     }

@@ -50,28 +50,34 @@ struct OpenBaoStoreConnector: StoreConnector {
         switch request.destination {
         case .scratch(let directory):
             let seal: LocalOpenBao.Seal
+            var transitSeal: TransitSealKey?
             if request.snapshot.source["seal_type"] == "transit" {
-                guard let key = connector.transit, let token = connector.transitToken else {
+                // The scratch node is sealed by the key the snapshot records (the catalog's may have moved on since).
+                guard let key = SealCustody(sourceFacts: request.snapshot.source)?.transit ?? connector.transit, let token = connector.transitToken else {
                     throw EngineError(.invalidArgument, "\(request.store.name) is transit-sealed: the catalog must name the Transit key and its token (connection.transit)")
                 }
                 seal = .transit(key, token: token)
+                transitSeal = key
             } else {
                 seal = .shamir
             }
             let server = try await LocalOpenBao.start(in: directory, seal: seal)
+            let report: OpenBaoRestoreReport
             do {
-                _ = try await connector.restore(request.snapshot, from: request.repository,
-                                                into: OpenBaoRestoreTarget(address: server.address, restart: { try await server.restart() }))
+                // A scratch node is thrown away: no record of its bootstrap in the repository.
+                report = try await connector.restore(request.snapshot, from: request.repository,
+                                                     into: OpenBaoRestoreTarget(address: server.address, restart: { try await server.restart() },
+                                                                                transitSeal: transitSeal, recordBootstrap: false))
             } catch {
                 server.stop()
                 throw error
             }
-            return RestoredOpenBao(connector: connector, address: server.address, server: server)
+            return RestoredOpenBao(connector: connector, address: server.address, server: server, cutover: report.checks)
         case .production(let force):
             // The live target's own token (the catalog's), needed only to overwrite an initialised node.
             let target = OpenBaoRestoreTarget(address: connector.address, token: connector.token, force: force)
-            _ = try await connector.restore(request.snapshot, from: request.repository, into: target)
-            return RestoredOpenBao(connector: connector, address: connector.address, server: nil)
+            let report = try await connector.restore(request.snapshot, from: request.repository, into: target)
+            return RestoredOpenBao(connector: connector, address: connector.address, server: nil, cutover: report.checks)
         }
     }
 }
@@ -81,12 +87,15 @@ struct RestoredOpenBao: RestoredStore {
     let connector: OpenBaoConnector
     let address: String
     let server: LocalOpenBao?
+    /// The restore's credential-cutover checks (the connector runs no verify checks here), part of the gate.
+    let cutover: [CheckResult]
 
     var target: String { address }
 
-    /// Checks read with the connector's token: after a restore, the SOURCE's tokens are the ones that work.
+    /// The credential cutover, then the checks read with the connector's token: after a restore, the
+    /// SOURCE's tokens are the ones that work.
     func check(_ checks: [VerifyCheck]) async throws -> [CheckResult] {
-        try await connector.runChecks(checks, against: address)
+        try await cutover + connector.runChecks(checks, against: address)
     }
 
     func release() async { server?.stop() }

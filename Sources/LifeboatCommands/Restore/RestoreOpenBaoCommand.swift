@@ -10,11 +10,13 @@ struct RestoreOpenBaoCommand: AsyncParsableCommand {
         commandName: "openbao",
         abstract: "Restore an OpenBao raft snapshot into a target node and unseal it with the source's keys.",
         discussion: """
-        Before touching the target: the archive is checked against its own SHA256SUMS; for Shamir the unseal keys offered are combined and their fingerprint compared with the snapshot's; for Transit the key must encrypt and decrypt and open the snapshot's sealed checksums; an initialised target is refused without --force. Then an empty target is initialised temporarily (1 of 1; those credentials stay in memory and die with the restore), the snapshot is force-restored, Lifeboat waits for the node to seal itself (~6.5 s), unseals it with the SOURCE's key (sending the combined key when the node still reports its old seal config), and runs the store's verify checks with the source's token.
+        Before touching the target: the archive is checked against its own SHA256SUMS; for Shamir the unseal keys offered are combined and their fingerprint compared with the snapshot's; for Transit the key must encrypt and decrypt and open the snapshot's sealed checksums; an initialised target is refused without --force. Then an empty target is initialised temporarily (1 of 1; those credentials stay in memory and die with the restore, and the repository records the initialisation until OpenBao accepts the snapshot), the snapshot is force-restored, Lifeboat waits for the node to seal itself (~6.5 s), unseals it with the SOURCE's key (sending the combined key when the node still reports its old seal config), and runs the gate: the store's verify checks with the source's token, and the credential cutover (the source's token accepted, the target's previous token refused).
+
+        A Transit target sealed by another key than the snapshot's is refused untouched when --target-config names its server configuration; otherwise it can only be seen after the temporary initialisation: the snapshot is then restored anyway (the node seals itself) and the command fails naming the seal stanza (address, mount_path, key_name) to set; restarted with it, the node unseals itself with the restored data.
 
         Unseal keys come from --share (repeatable), --unseal-keys-file (hex or base64 keys one per line, or the JSON of `bao operator init -format=json`), or the catalog's unseal_keys. A single 32-byte key is taken as the combined key.
 
-        Exit codes: 0 restored and every check passed · 1 the restore or a check failed, the target is initialised (no --force), or the Transit key is unusable · 2 usage · 3 the snapshot fails its checksums · 12 the unseal keys are not the snapshot's.
+        Exit codes: 0 restored and every gate check passed · 1 the restore or a check failed, the target is initialised (no --force), the Transit key is unusable, or the target is sealed by another Transit key · 2 usage · 3 the snapshot fails its checksums · 12 the unseal keys are not the snapshot's.
 
         Example:
           lifeboat restore openbao --snapshot latest --store openbao --catalog lifeboat.yaml --target http://10.0.0.7:8200 --unseal-keys-file ./unseal.json
@@ -47,6 +49,9 @@ struct RestoreOpenBaoCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("File holding a Transit token (default: the catalog's transit.token).", valueName: "path"))
     var transitTokenFile: String?
 
+    @Option(help: ArgumentHelp("The target's OpenBao server configuration (HCL): a Transit seal stanza naming another key than the snapshot's is refused before the target is touched.", valueName: "path"))
+    var targetConfig: String?
+
     @Flag(help: "Overwrite an initialised target.")
     var force = false
 
@@ -77,7 +82,9 @@ struct RestoreOpenBaoCommand: AsyncParsableCommand {
                 verify: settings.store?.verify ?? [])
             let targetToken = try targetTokenFile.map { try readSecretFile($0, what: "the target token") }
             let report = try await connector.restore(
-                manifest, from: repo, into: OpenBaoRestoreTarget(address: target, token: targetToken, force: force),
+                manifest, from: repo,
+                into: OpenBaoRestoreTarget(address: target, token: targetToken, force: force,
+                                           transitSeal: try OpenBaoStoreSettings.nodeSeal(configuration: targetConfig)),
                 progress: { progressLine($0) })
             if output.json {
                 try printJSON(report)
@@ -89,7 +96,7 @@ struct RestoreOpenBaoCommand: AsyncParsableCommand {
                 for check in report.checks { print("\(check.passed ? "ok  " : "FAIL") \(check.check): \(check.detail)") }
             }
             if !report.passed {
-                throw CommandFailure(.failure, "\(report.checks.filter { !$0.passed }.count) verify check(s) failed on \(target)")
+                throw CommandFailure(.failure, "\(report.checks.filter { !$0.passed }.count) gate check(s) failed on \(target)")
             }
         }
     }

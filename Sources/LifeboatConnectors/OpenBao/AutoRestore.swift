@@ -9,7 +9,8 @@ public struct AutoRestoreFacts: Sendable, Hashable, Codable {
         case match
         /// Gone: the key file or reference does not exist or is empty; the Transit key is unreachable.
         case missing
-        /// Present but another key generation than the newest snapshot's.
+        /// Present but another key generation than the newest snapshot's (Transit: the node's own seal
+        /// stanza names another key).
         case mismatch
         /// The newest snapshot records no custody fingerprint, so the keys cannot be proven.
         case unrecorded
@@ -19,6 +20,9 @@ public struct AutoRestoreFacts: Sendable, Hashable, Codable {
 
     /// A node reporting an initialised barrier, if any.
     public var initializedNode: String?
+    /// Lifeboat's own record that it initialised `initializedNode` for a restore that OpenBao never
+    /// accepted: that barrier is empty and nobody holds its credentials.
+    public var unfinishedRestore: BootstrapRecord?
     /// Nodes that did not answer `sys/seal-status`.
     public var unreachableNodes: [String]
     /// The newest snapshot of the store, if the repository has one.
@@ -27,9 +31,10 @@ public struct AutoRestoreFacts: Sendable, Hashable, Codable {
     /// Why the keys are in that state, in words (never key material).
     public var keysDetail: String
 
-    public init(initializedNode: String? = nil, unreachableNodes: [String] = [], newestSnapshot: String? = nil,
-                keys: Keys = .unchecked, keysDetail: String = "") {
+    public init(initializedNode: String? = nil, unfinishedRestore: BootstrapRecord? = nil, unreachableNodes: [String] = [],
+                newestSnapshot: String? = nil, keys: Keys = .unchecked, keysDetail: String = "") {
         self.initializedNode = initializedNode
+        self.unfinishedRestore = unfinishedRestore
         self.unreachableNodes = unreachableNodes
         self.newestSnapshot = newestSnapshot
         self.keys = keys
@@ -59,16 +64,20 @@ public struct AutoRestoreDecision: Sendable, Hashable, Codable {
 
     /// The decision table, first matching row wins:
     ///
-    /// | # | barrier initialised on a node | a node silent | snapshot | keys        | action  |
-    /// |---|-------------------------------|---------------|----------|-------------|---------|
-    /// | 1 | yes                           | any           | any      | any         | skip    |
-    /// | 2 | no                            | yes           | any      | any         | refuse  |
-    /// | 3 | no                            | no            | none     | any         | abort   |
-    /// | 4 | no                            | no            | yes      | missing     | refuse  |
-    /// | 5 | no                            | no            | yes      | mismatch    | refuse  |
-    /// | 6 | no                            | no            | yes      | unrecorded  | refuse  |
-    /// | 7 | no                            | no            | yes      | match       | restore |
+    /// | # | barrier initialised on a node             | a node silent | snapshot | keys        | action  |
+    /// |---|-------------------------------------------|---------------|----------|-------------|---------|
+    /// | 0 | yes, by Lifeboat, restore never accepted  | any           | any      | any         | refuse  |
+    /// | 1 | yes                                       | any           | any      | any         | skip    |
+    /// | 2 | no                                        | yes           | any      | any         | refuse  |
+    /// | 3 | no                                        | no            | none     | any         | abort   |
+    /// | 4 | no                                        | no            | yes      | missing     | refuse  |
+    /// | 5 | no                                        | no            | yes      | mismatch    | refuse  |
+    /// | 6 | no                                        | no            | yes      | unrecorded  | refuse  |
+    /// | 7 | no                                        | no            | yes      | match       | restore |
     public static func decide(_ facts: AutoRestoreFacts) -> AutoRestoreDecision {
+        if let node = facts.initializedNode, let unfinished = facts.unfinishedRestore {
+            return .init(action: .refuse, reason: "\(node) reports an initialised barrier, but Lifeboat initialised it (\(unfinished.holder), \(ISO8601DateFormatter().string(from: unfinished.started))) to restore snapshot \(unfinished.snapshot.prefix(8)) and OpenBao never accepted the snapshot: the barrier is empty and nobody holds its credentials. Stop the node, empty its raft storage directory, start it and run auto-restore again")
+        }
         if let node = facts.initializedNode {
             return .init(action: .skip, reason: "\(node) reports an initialised barrier: the cluster has its data, nothing to restore")
         }
@@ -85,7 +94,7 @@ public struct AutoRestoreDecision: Sendable, Hashable, Codable {
         case .missing:
             return .init(action: .refuse, reason: "the stored unseal keys are gone\(detail): a restore could not be unsealed")
         case .mismatch:
-            return .init(action: .refuse, reason: "the stored unseal keys are not snapshot \(snapshot.prefix(8))'s key generation\(detail)")
+            return .init(action: .refuse, reason: "the stored keys are not snapshot \(snapshot.prefix(8))'s key generation\(detail)")
         case .unrecorded:
             return .init(action: .refuse, reason: "snapshot \(snapshot.prefix(8)) records no key fingerprint, so the stored keys cannot be proven; restore by hand with `lifeboat restore openbao`")
         case .unchecked:
@@ -97,25 +106,41 @@ public struct AutoRestoreDecision: Sendable, Hashable, Codable {
 /// Gathers the facts for the guard: each node's barrier, the newest snapshot, and the keys against it.
 public enum AutoRestoreGuard {
     /// `keys` is the stored key material (nil when gone; `keysGoneReason` says why); `transit`/`transitToken`
-    /// stand in for keys when the newest snapshot is transit-sealed.
+    /// stand in for keys when the newest snapshot is transit-sealed. `nodeSeal` is the Transit key the
+    /// first node's own configuration names, when it was given: another key than the snapshot's is a
+    /// mismatch found before anything is touched.
     public static func gather(
         nodes: [String], repository: () async throws -> Repository, store: String,
-        keys: UnsealKeyMaterial?, keysGoneReason: String, transit: TransitSealKey? = nil, transitToken: String? = nil
+        keys: UnsealKeyMaterial?, keysGoneReason: String, transit: TransitSealKey? = nil, transitToken: String? = nil,
+        nodeSeal: TransitSealKey? = nil
     ) async throws -> (facts: AutoRestoreFacts, snapshot: SnapshotManifest?) {
         var facts = AutoRestoreFacts()
+        var opened: Repository?
+        func open() async throws -> Repository {
+            if let opened { return opened }
+            let repository = try await repository()
+            opened = repository
+            return repository
+        }
         for node in nodes {
+            let status: SealStatus
             do {
-                let status = try await OpenBaoClient(address: node).sealStatus()
-                if status.initialized {
-                    facts.initializedNode = node
-                    return (facts, nil)
-                }
+                status = try await OpenBaoClient(address: node).sealStatus()
             } catch {
                 facts.unreachableNodes.append(node)
+                continue
             }
+            guard status.initialized else { continue }
+            facts.initializedNode = node
+            // Lifeboat bootstraps 1 of 1; only such a node can be one it left unfinished, so a cluster
+            // split any other way starts without asking the repository.
+            if status.t == 1, status.n == 1 {
+                facts.unfinishedRestore = try await BootstrapRecord.load(from: try await open(), store: store, node: node)
+            }
+            return (facts, nil)
         }
         guard facts.unreachableNodes.isEmpty else { return (facts, nil) }
-        let listing = try await repository().snapshots()
+        let listing = try await open().snapshots()
         guard let newest = listing.manifests.last(where: { $0.store == store && $0.kind == OpenBaoConnector.kind }) else { return (facts, nil) }
         facts.newestSnapshot = newest.id
         guard let custody = SealCustody(sourceFacts: newest.source) else {
@@ -145,6 +170,11 @@ public enum AutoRestoreGuard {
         case .transit:
             guard let key = custody.transit ?? transit else {
                 facts.keys = .unrecorded
+                return (facts, newest)
+            }
+            if let nodeSeal, nodeSeal != key {
+                facts.keys = .mismatch
+                facts.keysDetail = "the node's seal stanza names the Transit key \(nodeSeal.description), the snapshot is sealed by \(key.description)"
                 return (facts, newest)
             }
             guard let transitToken else {

@@ -12,7 +12,8 @@ public final class LocalOpenBao: @unchecked Sendable {
     }
 
     public let directory: URL
-    public let seal: Seal
+    /// The seal its configuration names (changed only by `restart(seal:)`).
+    public var seal: Seal { lock.withLock { currentSeal } }
     public let nodeID: String
     public let apiPort: Int
     public let clusterPort: Int
@@ -25,10 +26,11 @@ public final class LocalOpenBao: @unchecked Sendable {
 
     private let lock = NSLock()
     private var running: ServerProcess?
+    private var currentSeal: Seal
 
     private init(directory: URL, seal: Seal, nodeID: String, apiPort: Int, clusterPort: Int, devRootToken: String?) {
         self.directory = directory
-        self.seal = seal
+        self.currentSeal = seal
         self.nodeID = nodeID
         self.apiPort = apiPort
         self.clusterPort = clusterPort
@@ -41,13 +43,17 @@ public final class LocalOpenBao: @unchecked Sendable {
         let (api, cluster) = try freePortPair()
         let server = LocalOpenBao(directory: directory, seal: seal, nodeID: nodeID, apiPort: api, clusterPort: cluster, devRootToken: nil)
         try FileManager.default.createDirectory(at: server.directory.appendingPathComponent("data"), withIntermediateDirectories: true)
-        // The file may hold the Transit token: readable by the owner only.
-        let configuration = server.directory.appendingPathComponent("openbao.hcl")
-        guard FileManager.default.createFile(atPath: configuration.path, contents: Data(server.configuration().utf8), attributes: [.posixPermissions: 0o600]) else {
-            throw ServerStartError(message: "cannot write \(configuration.path)")
-        }
+        try server.writeConfiguration()
         try await server.launch()
         return server
+    }
+
+    /// Writes `openbao.hcl`; it may hold the Transit token, so it is readable by the owner only.
+    func writeConfiguration() throws {
+        let file = directory.appendingPathComponent("openbao.hcl")
+        guard FileManager.default.createFile(atPath: file.path, contents: Data(configuration().utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw ServerStartError(message: "cannot write \(file.path)")
+        }
     }
 
     /// Starts a dev-mode server (in-memory, unsealed, root token `rootToken`): a quick Transit provider.
@@ -156,6 +162,11 @@ public final class LocalOpenBao: @unchecked Sendable {
     public func enableTransit(mount: String = "transit", keyName: String, token: String) async throws -> TransitSealKey {
         let mounted = try await client.send(.POST, "sys/mounts/\(mount)", token: token, json: ["type": "transit"])
         guard mounted.ok else { throw OpenBaoError(.requestFailed, object: "\(address)/v1/sys/mounts/\(mount)", "cannot mount transit (\(mounted.errors))") }
+        return try await createTransitKey(mount: mount, keyName: keyName, token: token)
+    }
+
+    /// Creates `keyName` in the Transit mount `mount`, which exists already.
+    public func createTransitKey(mount: String = "transit", keyName: String, token: String) async throws -> TransitSealKey {
         let created = try await client.send(.POST, "\(mount)/keys/\(keyName)", token: token, json: [:])
         guard created.ok else { throw OpenBaoError(.requestFailed, object: "\(address)/v1/\(mount)/keys/\(keyName)", "cannot create the key (\(created.errors))") }
         return TransitSealKey(address: address, mount: mount, keyName: keyName)
@@ -165,6 +176,14 @@ public final class LocalOpenBao: @unchecked Sendable {
     /// under Shamir; a Transit node unseals itself).
     public func restart() async throws {
         stop()
+        try await launch()
+    }
+
+    /// Restarts with another seal stanza (what an operator does after fixing `key_name`).
+    public func restart(seal: Seal) async throws {
+        stop()
+        lock.withLock { currentSeal = seal }
+        try writeConfiguration()
         try await launch()
     }
 

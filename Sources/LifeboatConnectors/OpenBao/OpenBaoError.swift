@@ -16,6 +16,8 @@ public struct OpenBaoError: Error, Sendable, CustomStringConvertible {
         case targetNotEmpty
         /// The Transit key a transit-sealed snapshot needs is unreachable or cannot decrypt it.
         case transitUnavailable
+        /// The target is sealed by another Transit key than the snapshot's.
+        case sealMismatch
         /// The server did not reach the expected state (sealed, unsealed, initialised) in time.
         case timedOut
         /// The node is sealed or not initialised, so it cannot serve the request.

@@ -16,12 +16,22 @@ public struct OpenBaoRestoreTarget: Sendable {
     /// keeps reporting its old seal configuration after the restore. Without it Lifeboat sends the
     /// combined key instead, which works on a remote node too.
     public var restart: (@Sendable () async throws -> Void)?
+    /// The Transit key the target's own seal stanza names, when the caller knows it (a node it
+    /// configured itself). `sys/seal-status` does not tell, so without it a target sealed by another
+    /// key is found only after the temporary initialisation.
+    public var transitSeal: TransitSealKey?
+    /// Record in the repository that Lifeboat is initialising the target (see `BootstrapRecord`);
+    /// off only for a scratch node that is thrown away after a drill.
+    public var recordBootstrap: Bool
 
-    public init(address: String, token: String? = nil, force: Bool = false, restart: (@Sendable () async throws -> Void)? = nil) {
+    public init(address: String, token: String? = nil, force: Bool = false, restart: (@Sendable () async throws -> Void)? = nil,
+                transitSeal: TransitSealKey? = nil, recordBootstrap: Bool = true) {
         self.address = address
         self.token = token
         self.force = force
         self.restart = restart
+        self.transitSeal = transitSeal
+        self.recordBootstrap = recordBootstrap
     }
 }
 
@@ -141,12 +151,23 @@ extension OpenBaoConnector {
                 : "verified: the Transit key decrypts the snapshot's sealed checksums"
         }
 
-        // 4. The target: refuse an initialised one unless forced; bootstrap an empty one.
+        // A target whose seal stanza is known to name another Transit key is refused untouched.
+        if custody.sealType == .transit, let transitKey, let targetSeal = target.transitSeal, targetSeal != transitKey {
+            throw OpenBaoError(.sealMismatch, object: target.address,
+                               "the target's seal stanza names the Transit key \(targetSeal.description), but snapshot \(manifest.id.prefix(8)) is sealed by \(transitKey.description); the target was not touched. \(Self.sealStanzaAdvice(transitKey)) and restart it, then restore again")
+        }
+
+        // 4. The target: refuse an initialised one unless forced; bootstrap an empty one. From the
+        // bootstrap until OpenBao accepts the snapshot, the repository records that Lifeboat holds
+        // the only credentials of an empty barrier, so a crash there is never taken for a restored cluster.
         let token: String
         var bootstrapped = false
         if let targetToken {
             token = targetToken
         } else {
+            if target.recordBootstrap {
+                try await BootstrapRecord(snapshot: manifest.id).write(in: repository, store: store, node: target.address)
+            }
             progress?("initialising the empty target temporarily (1 of 1)")
             let bootstrap = try await client.initialize(shares: 1, threshold: 1, transitSeal: custody.sealType == .transit)
             token = bootstrap.rootToken
@@ -156,8 +177,18 @@ extension OpenBaoConnector {
             bootstrapped = true
         }
         try await client.waitUntilActive()
+        // Only a node's own snapshot tells which Transit key seals it. An initialised target (its
+        // data) is refused before anything changes; a bootstrapped one holds nothing yet, so the
+        // restore goes ahead: the node then seals itself and opens the restored data as soon as its
+        // seal stanza names the snapshot's key (PROTOCOLS.md §1), instead of an empty barrier
+        // nobody can unseal or re-initialise.
+        var sealedByAnotherKey: OpenBaoError?
         if custody.sealType == .transit, let transitKey, let transitToken {
-            try await requireSameTransitKey(client: client, token: token, key: transitKey, transitToken: transitToken)
+            sealedByAnotherKey = try await transitSealMismatch(client: client, token: token, key: transitKey, transitToken: transitToken)
+            if let mismatch = sealedByAnotherKey, !bootstrapped {
+                throw OpenBaoError(.sealMismatch, object: target.address,
+                                   "\(mismatch.message); the target was not changed. \(Self.sealStanzaAdvice(transitKey)) and restart it, then restore again")
+            }
         }
 
         // 5. Restore.
@@ -166,15 +197,24 @@ extension OpenBaoConnector {
             ? .bytes(ByteBuffer(bytes: held))
             : .stream(SnapshotChunks(repository: repository, manifest: manifest), length: .known(manifest.size))
         try await client.restoreSnapshot(body, token: token)
+        if bootstrapped, target.recordBootstrap {
+            try await BootstrapRecord.clear(in: repository, store: store, node: target.address)
+        }
+        if let mismatch = sealedByAnotherKey, let transitKey {
+            let sealed = (try? await client.waitFor("sealed after the restore", timeout: .seconds(30)) { $0.sealed }) != nil
+            throw OpenBaoError(.sealMismatch, object: target.address,
+                               "\(mismatch.message). Snapshot \(manifest.id.prefix(8)) was restored into it anyway, and it \(sealed ? "sealed itself" : "should seal itself"): it cannot open the restored data with that key. "
+                               + "\(Self.sealStanzaAdvice(transitKey)) and restart it: it then unseals itself with the source's data (cluster id \(manifest.source["cluster_id"] ?? "of the source"), recovery \(custody.threshold) of \(custody.shares)) and the source's tokens work; nothing else is needed")
+        }
 
         // 6. Unseal with the source's key.
+        let sameCluster = !bootstrapped && before.clusterID != nil && before.clusterID == manifest.source["cluster_id"]
         var stale = false
         var restarted = false
         switch custody.sealType {
         case .shamir:
             // Another cluster's keyring makes the node seal itself ~6.5 s after the restore. A rollback
             // of the same cluster (same cluster id) may stay unsealed: wait a bounded while for a seal.
-            let sameCluster = before.clusterID != nil && before.clusterID == manifest.source["cluster_id"]
             progress?("waiting for the target to seal itself")
             let sealed = try await waitForSeal(client, timeout: sameCluster ? .seconds(10) : .seconds(60), optional: sameCluster)
             if var after = sealed, let unsealKeys {
@@ -207,13 +247,47 @@ extension OpenBaoConnector {
 
         // 7. Verify with the source's token.
         progress?("running \(verify.count) verify check\(verify.count == 1 ? "" : "s")")
-        let checks = try await runChecks(verify, against: target.address)
+        var checks = try await runChecks(verify, against: target.address)
+        checks += await cutoverChecks(client, previousToken: token, sameCluster: sameCluster)
         let elapsed = ContinuousClock.now - started
         return OpenBaoRestoreReport(
             snapshot: manifest.id, target: target.address, sealType: custody.sealType.rawValue, custody: custodyNote,
             bootstrappedTarget: bootstrapped, staleSealConfig: stale, restarted: restarted, raftIndex: facts.index, raftTerm: facts.term,
             clusterID: final.clusterID, checks: checks,
             seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+    }
+
+    /// The credential cutover, as gate checks: the source's token is accepted on the target, and the
+    /// token the target had before (its own, or the bootstrap's) is not. A token still accepted means
+    /// the target kept its own token store: the restore did not take.
+    func cutoverChecks(_ client: OpenBaoClient, previousToken: String, sameCluster: Bool) async -> [CheckResult] {
+        func lookup(_ token: String) async -> Int? {
+            try? await client.send(.GET, "auth/token/lookup-self", token: token).status
+        }
+        let sourceCheck = "credential cutover: the source's token is accepted"
+        var results: [CheckResult]
+        if let token {
+            let status = await lookup(token)
+            results = [CheckResult(check: sourceCheck, passed: status == 200,
+                                   detail: status == 200 ? "auth/token/lookup-self answered 200" : "auth/token/lookup-self answered \(status.map(String.init) ?? "nothing")")]
+        } else {
+            results = [CheckResult(check: sourceCheck, passed: false, detail: "no source token to check with")]
+        }
+        let previousCheck = "credential cutover: the target's previous token is refused"
+        if sameCluster {
+            results.append(CheckResult(check: previousCheck, passed: true, detail: "not applicable: the target was the snapshot's own cluster (a rollback), so its tokens are the snapshot's"))
+        } else if previousToken == token {
+            results.append(CheckResult(check: previousCheck, passed: true, detail: "not applicable: the target's token was the source's"))
+        } else {
+            let status = await lookup(previousToken)
+            let detail = switch status {
+            case 403: "auth/token/lookup-self answered 403"
+            case 200: "still accepted: the target kept its own token store"
+            default: "auth/token/lookup-self answered \(status.map(String.init) ?? "nothing")"
+            }
+            results.append(CheckResult(check: previousCheck, passed: status == 403, detail: detail))
+        }
+        return results
     }
 
     /// The node's status once it has sealed itself; nil if `optional` and it stayed unsealed.
@@ -227,21 +301,28 @@ extension OpenBaoConnector {
     }
 
     /// A transit-sealed target must be sealed by the snapshot's Transit key, or it seals itself after
-    /// the restore and cannot unseal. Its own snapshot's sealed checksums tell which key seals it.
-    func requireSameTransitKey(client: OpenBaoClient, token: String, key: TransitSealKey, transitToken: String) async throws {
+    /// the restore and cannot unseal. Its own snapshot's sealed checksums tell which key seals it:
+    /// the error describing another key, or nil when it is the snapshot's.
+    func transitSealMismatch(client: OpenBaoClient, token: String, key: TransitSealKey, transitToken: String) async throws -> OpenBaoError? {
         let response = try await client.snapshot(token: token)
         let check = RaftSnapshotCheck(object: "the target's own snapshot")
         for try await buffer in response.body where buffer.readableBytes > 0 {
             try check.consume(Data(buffer.readableBytesView))
         }
         let facts = try check.finish()
-        guard let ciphertext = facts.transitCiphertext else { return }
+        guard let ciphertext = facts.transitCiphertext else { return nil }
         do {
             try await TransitProbe.check(key, token: transitToken, sealedSums: (ciphertext, facts.sums))
+            return nil
         } catch {
-            throw OpenBaoError(.transitUnavailable, object: client.address,
-                               "the target is sealed by another Transit key than the snapshot's (\(key.description)); point its seal stanza at that key and restart it (\(error.message))")
+            return OpenBaoError(.sealMismatch, object: client.address,
+                                "the target is sealed by another Transit key than the snapshot's (\(key.description)): \(error.message)")
         }
+    }
+
+    /// What the operator sets so a node opens a snapshot sealed by `key`.
+    static func sealStanzaAdvice(_ key: TransitSealKey) -> String {
+        "Set the target's seal \"transit\" stanza to address = \"\(key.address)\", mount_path = \"\(key.mount)/\", key_name = \"\(key.keyName)\""
     }
 }
 

@@ -17,6 +17,27 @@ public struct TransitSealKey: Sendable, Hashable, Codable {
     }
 
     public var description: String { "\(address)/v1/\(mount)/keys/\(keyName)" }
+
+    /// The key an OpenBao server configuration (HCL) seals with: its `seal "transit"` stanza's
+    /// `address`, `mount_path` and `key_name`; nil when the file has no Transit seal (Shamir).
+    /// `source` names the file in errors. The stanza's `token` is never read. The environment
+    /// overrides OpenBao also honours (`BAO_TRANSIT_SEAL_KEY_NAME`, …) are not visible here.
+    public static func sealStanza(in configuration: String, source: String) throws(OpenBaoError) -> TransitSealKey? {
+        guard let start = configuration.range(of: #"seal\s+"transit"\s*\{"#, options: .regularExpression) else { return nil }
+        guard let end = configuration[start.upperBound...].firstIndex(of: "}") else {
+            throw OpenBaoError(.missingSetting, object: source, "its seal \"transit\" stanza is not closed")
+        }
+        var fields: [String: String] = [:]
+        for line in configuration[start.upperBound..<end].split(whereSeparator: \.isNewline) {
+            let parts = line.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, parts[1].hasPrefix("\""), parts[1].dropFirst().contains("\"") else { continue }
+            fields[parts[0]] = String(parts[1].dropFirst().prefix { $0 != "\"" })
+        }
+        guard let address = fields["address"], let keyName = fields["key_name"] else {
+            throw OpenBaoError(.missingSetting, object: source, "its seal \"transit\" stanza does not name both address and key_name")
+        }
+        return TransitSealKey(address: address, mount: fields["mount_path"] ?? "transit", keyName: keyName)
+    }
 }
 
 /// Who can unseal a snapshot: the seal type and the key generation it was taken under. Recorded in
