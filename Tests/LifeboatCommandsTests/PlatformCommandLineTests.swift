@@ -7,7 +7,8 @@ import Testing
 
 /// `backup`, `points`, `drill`, `status`, `catalog --status` and the production `restore` as an
 /// operator runs them, against the demo's real PostgreSQL, OpenBao and etcd.
-@Suite struct PlatformCommandLineTests {
+/// Serialized: each test runs three real servers; two at once on a 2-core machine starve their start-up.
+@Suite(.serialized) struct PlatformCommandLineTests {
     typealias CLI = CommandLineTests
 
     static func decode<T: Decodable>(_ type: T.Type, _ result: CommandLineTests.Result) throws -> T {
