@@ -45,6 +45,16 @@ struct OpenBaoStoreConnector: StoreConnector {
         }
     }
 
+    func preflight(_ request: StoreRestoreRequest) async -> [String] {
+        guard case .production(let force) = request.destination else { return [] }
+        do {
+            let connector = try connector(request.store)
+            return await connector.preflight(request.snapshot, into: OpenBaoRestoreTarget(address: connector.address, token: connector.token, force: force))
+        } catch {
+            return ["cannot check the target: \(error)"]
+        }
+    }
+
     func restore(_ request: StoreRestoreRequest) async throws -> any RestoredStore {
         let connector = try connector(request.store)
         switch request.destination {

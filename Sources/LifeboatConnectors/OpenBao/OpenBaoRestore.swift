@@ -69,6 +69,72 @@ extension OpenBaoConnector {
     /// uninitialised target is initialised 1-of-1 (credentials held in memory only), the snapshot is
     /// force-restored, the node is unsealed with the SOURCE's key, and the verify checks are run with
     /// the source's token.
+    /// The target as a restore finds it, read only: its seal type must be the snapshot's, and an
+    /// initialised one needs `--force`, an unsealed state and one of its tokens. Returns that token.
+    func checkTarget(_ custody: SealCustody, _ target: OpenBaoRestoreTarget) async throws -> (token: String?, before: SealStatus) {
+        let client = OpenBaoClient(address: target.address)
+        let before = try await client.sealStatus()
+        guard before.type == custody.sealType.rawValue else {
+            throw OpenBaoError(.requestFailed, object: target.address,
+                               "the target is \(before.type)-sealed but the snapshot is \(custody.sealType.rawValue)-sealed; configure the target's seal like the source's")
+        }
+        guard before.initialized else { return (nil, before) }
+        guard target.force else {
+            throw OpenBaoError(.targetNotEmpty, object: target.address,
+                               "the target is initialised and may hold data; pass --force to overwrite it (nothing was changed)")
+        }
+        guard !before.sealed else {
+            throw OpenBaoError(.notReady, object: target.address, "the target is sealed; unseal it with its own keys before overwriting it")
+        }
+        guard let token = target.token else {
+            throw OpenBaoError(.missingSetting, object: target.address, "overwriting an initialised target needs one of its tokens (--target-token-file)")
+        }
+        return (token, before)
+    }
+
+    /// Shamir custody: the offered keys must combine and be the snapshot's key generation.
+    func checkShamirCustody(_ custody: SealCustody, object: String) throws -> String {
+        guard custody.sealType == .shamir else { return "unverified" }
+        guard let unsealKeys else {
+            throw OpenBaoError(.missingSetting, object: object, "is Shamir-sealed: give the source's unseal keys (--unseal-keys-file or --share)")
+        }
+        let key = try unsealKeys.combined(threshold: custody.threshold, source: "the unseal keys offered")
+        guard let recorded = custody.fingerprint else { return "unverified" }
+        guard UnsealKeyMaterial.fingerprint(ofCombinedKey: key) == recorded else {
+            throw OpenBaoError(.custodyMismatch, object: object,
+                               "the unseal keys offered are not the key generation this snapshot was taken under (fingerprint differs); the target was not touched")
+        }
+        return "verified: the unseal keys match the snapshot's fingerprint"
+    }
+
+    /// Every reason `restore` would refuse before touching the target, checked now without changing
+    /// anything: the target's state, the unseal keys' generation, the Transit key and a target seal
+    /// stanza naming another one. The archive itself is checked by the restore (it means reading it).
+    public func preflight(_ manifest: SnapshotManifest, into target: OpenBaoRestoreTarget) async -> [String] {
+        let object = "snapshot \(manifest.id.prefix(8))"
+        guard manifest.kind == Self.kind, let custody = SealCustody(sourceFacts: manifest.source) else {
+            return ["\(object) is not an OpenBao snapshot (kind \(manifest.kind))"]
+        }
+        var problems: [String] = []
+        do { _ = try await checkTarget(custody, target) } catch { problems.append("\(error)") }
+        do { _ = try checkShamirCustody(custody, object: object) } catch { problems.append("\(error)") }
+        if custody.sealType == .transit {
+            if let transitKey = custody.transit ?? transit {
+                if let transitToken {
+                    do { try await TransitProbe.check(transitKey, token: transitToken, sealedSums: nil) } catch { problems.append("\(error)") }
+                } else {
+                    problems.append("a Transit token is needed to check the key \(transitKey.description) before restoring (connection.transit.token)")
+                }
+                if let targetSeal = target.transitSeal, targetSeal != transitKey {
+                    problems.append("the target's seal stanza names the Transit key \(targetSeal.description), but \(object) is sealed by \(transitKey.description)")
+                }
+            } else {
+                problems.append("\(object) is transit-sealed but records no Transit key; name it in the catalog (connection.transit)")
+            }
+        }
+        return problems
+    }
+
     public func restore(
         _ manifest: SnapshotManifest, from repository: Repository, into target: OpenBaoRestoreTarget,
         progress: (@Sendable (String) -> Void)? = nil
@@ -80,43 +146,12 @@ extension OpenBaoConnector {
         }
 
         // 0. The target, read only: its seal type must be the snapshot's; an initialised one needs --force.
+        let (targetToken, before) = try await checkTarget(custody, target)
         let client = OpenBaoClient(address: target.address)
-        let before = try await client.sealStatus()
-        guard before.type == custody.sealType.rawValue else {
-            throw OpenBaoError(.requestFailed, object: target.address,
-                               "the target is \(before.type)-sealed but the snapshot is \(custody.sealType.rawValue)-sealed; configure the target's seal like the source's")
-        }
-        var targetToken: String?
-        if before.initialized {
-            guard target.force else {
-                throw OpenBaoError(.targetNotEmpty, object: target.address,
-                                   "the target is initialised and may hold data; pass --force to overwrite it (nothing was changed)")
-            }
-            guard !before.sealed else {
-                throw OpenBaoError(.notReady, object: target.address, "the target is sealed; unseal it with its own keys before overwriting it")
-            }
-            guard let token = target.token else {
-                throw OpenBaoError(.missingSetting, object: target.address, "overwriting an initialised target needs one of its tokens (--target-token-file)")
-            }
-            targetToken = token
-        }
 
         // 1. Custody (Shamir): the offered keys must be the snapshot's key generation.
         progress?("checking custody: \(custody.summary)")
-        var custodyNote = "unverified"
-        if custody.sealType == .shamir {
-            guard let unsealKeys else {
-                throw OpenBaoError(.missingSetting, object: object, "is Shamir-sealed: give the source's unseal keys (--unseal-keys-file or --share)")
-            }
-            let key = try unsealKeys.combined(threshold: custody.threshold, source: "the unseal keys offered")
-            if let recorded = custody.fingerprint {
-                guard UnsealKeyMaterial.fingerprint(ofCombinedKey: key) == recorded else {
-                    throw OpenBaoError(.custodyMismatch, object: object,
-                                       "the unseal keys offered are not the key generation this snapshot was taken under (fingerprint differs); the target was not touched")
-                }
-                custodyNote = "verified: the unseal keys match the snapshot's fingerprint"
-            }
-        }
+        var custodyNote = try checkShamirCustody(custody, object: object)
 
         // 2. The archive: read it from the repository and check its own SHA256SUMS.
         progress?("checking the archive")
