@@ -60,6 +60,35 @@ import Testing
         #expect(verify.stdout.contains("no problems found"))
     }
 
+    /// A flag beats a catalog named with --catalog, which beats a LIFEBOAT_* variable, which beats a
+    /// catalog found through $LIFEBOAT_CATALOG; a disagreement is warned about, naming the winner.
+    @Test func theCommandLineBeatsTheEnvironmentAndDisagreementsAreNamed() async throws {
+        let directory = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let repository = directory.appendingPathComponent("repo")
+        #expect(try await CLI.run(["repo", "init"], environment: Self.environment(repository)).status == 0)
+        try Data("test passphrase\n".utf8).write(to: directory.appendingPathComponent("passphrase"))
+        let catalog = directory.appendingPathComponent("lifeboat.yaml")
+        try "version: 1\nrepository:\n  url: repo\n  password: file:passphrase\nstores:\n  - {name: a, kind: external, method: git, priority: P1, connection: {url: \"https://x\"}}\n"
+            .write(to: catalog, atomically: true, encoding: .utf8)
+        let hostile = ["LIFEBOAT_PASSWORD": "not the passphrase", "LIFEBOAT_REPOSITORY": directory.appendingPathComponent("elsewhere").path]
+
+        let named = try await CLI.run(["snapshots", "--catalog", catalog.path], environment: hostile)
+        #expect(named.status == 0, "\(named.stderr)")
+        #expect(named.stderr.contains("warning: LIFEBOAT_PASSWORD and the catalog's repository.password differ; using --catalog's repository.password"), "\(named.stderr)")
+        #expect(named.stderr.contains("name different repositories; using --catalog's repository.url"), "\(named.stderr)")
+
+        // Found through the environment, the catalog is the weakest source: the variables win, and say so.
+        let found = try await CLI.run(["snapshots"], environment: hostile.merging(["LIFEBOAT_CATALOG": catalog.path]) { $1 })
+        #expect(found.status == 10, "the variable's repository, which does not exist: \(found.stderr)")
+        #expect(found.stderr.contains("using LIFEBOAT_REPOSITORY"), "\(found.stderr)")
+
+        // A flag beats both, silently.
+        let flagged = try await CLI.run(["snapshots", "--repo", repository.path, "--password-file", directory.appendingPathComponent("passphrase").path,
+                                         "--catalog", catalog.path], environment: hostile)
+        #expect(flagged.status == 0 && !flagged.stderr.contains("warning"), "\(flagged.stderr)")
+    }
+
     @Test func stdinStreamsIn() async throws {
         let directory = try Self.scratch()
         let env = Self.environment(directory.appendingPathComponent("repo"))

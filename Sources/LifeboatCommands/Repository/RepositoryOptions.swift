@@ -6,6 +6,12 @@ import LifeboatStorage
 
 /// `--repo` and `--password-file`, with `$LIFEBOAT_REPOSITORY` and `$LIFEBOAT_PASSWORD` as fallbacks,
 /// then the catalog's `repository:` section (its `url`, `password`, `endpoint`, `region` and S3 credential references).
+///
+/// Precedence, for the location and the passphrase alike: a flag (`--repo`, `--password-file`), then
+/// a catalog named with `--catalog`, then the `LIFEBOAT_*` variable, then a catalog found through
+/// `$LIFEBOAT_CATALOG`. What the command line names beats what the environment happens to hold (a
+/// PostgreSQL `archive_command` given `--catalog` must not pick up a variable its server inherited);
+/// when two sources disagree, a warning names the one used.
 struct RepositoryOptions: ParsableArguments {
     @Option(name: [.customShort("r"), .customLong("repo")], help: ArgumentHelp("The repository: a directory, or s3://bucket/prefix (default: $LIFEBOAT_REPOSITORY).", valueName: "location"))
     var repository: String?
@@ -28,9 +34,19 @@ struct RepositoryOptions: ParsableArguments {
     }
 
     func location() throws -> String {
-        if let location = repository ?? ProcessInfo.processInfo.environment["LIFEBOAT_REPOSITORY"], !location.isEmpty { return location }
-        if let fromCatalog = try catalogRepository() { return fromCatalog.location }
-        throw CommandFailure(.usage, "no repository given: pass --repo, set LIFEBOAT_REPOSITORY, or give a catalog with a repository section")
+        if let repository, !repository.isEmpty { return repository }
+        let fromCatalog = try catalogRepository()
+        let variable = ProcessInfo.processInfo.environment["LIFEBOAT_REPOSITORY"].flatMap { $0.isEmpty ? nil : $0 }
+        switch (fromCatalog?.location, variable) {
+        case (let url?, let variable?) where url != variable:
+            let used = catalog != nil ? "--catalog's repository.url" : "LIFEBOAT_REPOSITORY"
+            printError("lifeboat: warning: LIFEBOAT_REPOSITORY and the catalog's repository.url name different repositories; using \(used)")
+            return catalog != nil ? url : variable
+        case (let url?, _): return url
+        case (nil, let variable?): return variable
+        case (nil, nil):
+            throw CommandFailure(.usage, "no repository given: pass --repo, set LIFEBOAT_REPOSITORY, or give a catalog with a repository section")
+        }
     }
 
     func backend() throws -> any Backend {
@@ -39,6 +55,15 @@ struct RepositoryOptions: ParsableArguments {
 
     func passphrase() throws -> String {
         let fromCatalog = try catalogRepository()
+        if passwordFile == nil, let reference = fromCatalog?.settings.password,
+           let variable = ProcessInfo.processInfo.environment["LIFEBOAT_PASSWORD"], !variable.isEmpty {
+            // Both a catalog password and the variable: the command line's catalog wins over the environment.
+            let fromFile = try resolve(reference, relativeTo: fromCatalog?.directory)
+            guard fromFile != variable else { return variable }
+            let used = catalog != nil ? "--catalog's repository.password" : "LIFEBOAT_PASSWORD"
+            printError("lifeboat: warning: LIFEBOAT_PASSWORD and the catalog's repository.password differ; using \(used)")
+            return catalog != nil ? fromFile : variable
+        }
         return try readSecret(file: passwordFile, environment: "LIFEBOAT_PASSWORD", prompt: "repository passphrase: ", what: "the repository passphrase",
                               flag: "--password-file", reference: fromCatalog?.settings.password, relativeTo: fromCatalog?.directory)
     }
