@@ -27,11 +27,11 @@ import Testing
     /// Runs the binary to completion. Async, and its blocking reads happen on GCD threads: a test
     /// that blocked Swift's cooperative pool (two threads on a 2-core machine) would starve every
     /// other test running meanwhile.
-    static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> Result {
+    static func run(_ arguments: [String], environment: [String: String] = [:], in directory: URL? = nil) async throws -> Result {
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
-        process.currentDirectoryURL = root
+        process.currentDirectoryURL = directory ?? root
         var env = ProcessInfo.processInfo.environment
         env["LIFEBOAT_CATALOG"] = nil
         for name in ["LIFEBOAT_API_TOKEN", "LIFEBOAT_REPOSITORY", "LIFEBOAT_PASSWORD", "LIFEBOAT_NEW_PASSWORD"] { env[name] = nil }

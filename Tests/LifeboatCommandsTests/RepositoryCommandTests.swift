@@ -83,6 +83,13 @@ import Testing
         #expect(found.status == 10, "the variable's repository, which does not exist: \(found.stderr)")
         #expect(found.stderr.contains("using LIFEBOAT_REPOSITORY"), "\(found.stderr)")
 
+        // With nothing named, every command reads ./lifeboat.yaml: the repository commands and the
+        // platform ones alike.
+        for command in [["snapshots"], ["points"], ["status"], ["restore", "--dry-run"]] {
+            let local = try await CLI.run(command, in: directory)
+            #expect(local.status == 0, "\(command) in the catalog's directory: \(local.stderr)")
+        }
+
         // A flag beats both, silently.
         let flagged = try await CLI.run(["snapshots", "--repo", repository.path, "--password-file", directory.appendingPathComponent("passphrase").path,
                                          "--catalog", catalog.path], environment: hostile)

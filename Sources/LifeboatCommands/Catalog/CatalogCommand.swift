@@ -29,7 +29,7 @@ struct CatalogCommand: AsyncParsableCommand {
     @OptionGroup var proof: ProofAgeOption
 
     func run() async throws {
-        let path = repository.catalogPath ?? "lifeboat.yaml"
+        let path = repository.catalogPath ?? CatalogLocation.defaultPath
         let loaded = try CatalogLoader.load(contentsOf: path)
         for warning in loaded.warnings { printError(warning.description) }
         let plan = try RestorePlan(catalog: loaded.catalog)

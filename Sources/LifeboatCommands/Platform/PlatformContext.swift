@@ -14,7 +14,7 @@ struct PlatformContext {
 
     static func open(_ options: RepositoryOptions) async throws -> PlatformContext {
         guard let path = options.catalogPath else {
-            throw CommandFailure(.usage, "this command needs the catalog: pass --catalog or set LIFEBOAT_CATALOG")
+            throw CommandFailure(.usage, "this command needs the catalog: pass --catalog, set LIFEBOAT_CATALOG, or run it where \(CatalogLocation.defaultPath) is")
         }
         let loaded = try CatalogLoader.load(contentsOf: path)
         for warning in loaded.warnings { printError(warning.description) }

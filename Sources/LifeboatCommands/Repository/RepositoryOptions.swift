@@ -19,12 +19,12 @@ struct RepositoryOptions: ParsableArguments {
     @Option(help: ArgumentHelp("File holding the repository passphrase (default: $LIFEBOAT_PASSWORD).", valueName: "path"))
     var passwordFile: String?
 
-    @Option(name: [.customShort("c"), .long], help: ArgumentHelp("A catalog whose `repository:` section says where and how (default: $LIFEBOAT_CATALOG); prune and mirror also take each store's retention from it.", valueName: "path"))
+    @Option(name: [.customShort("c"), .long], help: ArgumentHelp("A catalog whose `repository:` section says where and how (default: $LIFEBOAT_CATALOG, else ./lifeboat.yaml when it exists); prune and mirror also take each store's retention from it.", valueName: "path"))
     var catalog: String?
 
     @OptionGroup var s3: S3Options
 
-    var catalogPath: String? { catalog ?? ProcessInfo.processInfo.environment["LIFEBOAT_CATALOG"] }
+    var catalogPath: String? { CatalogLocation.resolve(catalog) }
 
     /// The catalog's repository section, with relative paths resolved against the catalog's directory.
     func catalogRepository() throws -> CatalogRepository? {

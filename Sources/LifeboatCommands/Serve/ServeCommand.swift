@@ -42,7 +42,7 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let catalogPath = repository.catalogPath ?? "lifeboat.yaml"
+        let catalogPath = repository.catalogPath ?? CatalogLocation.defaultPath
         let loaded = try CatalogLoader.load(contentsOf: catalogPath)
         for warning in loaded.warnings { printError(warning.description) }
         let documents = try PlatformDocuments(catalog: loaded.catalog, status: await statusSource(loaded.catalog))
@@ -73,7 +73,7 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             let opened = try await repository.open()
             let maximumProofAge = try proof.seconds()
-            let directory = URL(fileURLWithPath: repository.catalogPath ?? "lifeboat.yaml").deletingLastPathComponent()
+            let directory = URL(fileURLWithPath: repository.catalogPath ?? CatalogLocation.defaultPath).deletingLastPathComponent()
             let connectors = PlatformConnectors.all(catalogDirectory: directory, repositoryArguments: try repository.childArguments())
             return { try await PlatformStatus.read(catalog: catalog, repository: opened, connectors: connectors, maximumProofAge: maximumProofAge) }
         } catch {
