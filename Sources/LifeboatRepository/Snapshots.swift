@@ -135,11 +135,17 @@ extension Repository {
         return manifest
     }
 
-    /// Seals and uploads one chunk unless the repository has it already; returns its reference.
+    /// Seals and uploads one chunk unless the repository holds an intact copy already; returns its reference.
+    ///
+    /// A chunk is reused only after it is read back and checked like a restore would (authenticated,
+    /// decompressed, re-hashed to its id): a chunk a killed `put` left behind, or one that rotted at
+    /// rest, must not become part of a snapshot reported as stored. One proven damaged (or gone since
+    /// the listing) is replaced with a fresh sealing of the same plaintext: ids are keyed hashes of the
+    /// plaintext, so any correct object under the id is interchangeable with any other.
     func storeChunk(_ plaintext: [UInt8], known: Set<String>) async throws(RepositoryError) -> SnapshotManifest.ChunkReference {
         let id = keys.chunkID(for: plaintext)
         let reference = SnapshotManifest.ChunkReference(id: id, size: plaintext.count)
-        guard !known.contains(id) else { return reference }
+        if known.contains(id), try await storedChunkIsIntact(reference) { return reference }
         let sealed: Data
         do {
             sealed = try SealedObject.seal(plaintext, binding: "chunk \(id)", key: keys.dataKey, compressionLevel: Int32(config.compressionLevel))
@@ -147,12 +153,37 @@ extension Repository {
             throw RepositoryError(.storage, object: ObjectPath.chunk(id), "cannot seal the chunk: \(error)")
         }
         do {
-            try await backend.create(ObjectPath.chunk(id), data: sealed)
+            if known.contains(id) {
+                try await backend.replace(ObjectPath.chunk(id), data: sealed)
+                return reference
+            }
+            do {
+                try await backend.create(ObjectPath.chunk(id), data: sealed)
+            } catch {
+                // Another backup stored the same content since the listing: reuse it on the same terms.
+                guard error.code == .alreadyExists else { throw error }
+                if try await storedChunkIsIntact(reference) { return reference }
+                try await backend.replace(ObjectPath.chunk(id), data: sealed)
+            }
+        } catch let error as BackendError {
+            throw RepositoryError(error)
+        } catch let error as RepositoryError {
+            throw error
         } catch {
-            // Another backup stored the same content first: same id, same plaintext — deduplicated.
-            guard error.code == .alreadyExists else { throw RepositoryError(error) }
+            throw RepositoryError(.storage, object: ObjectPath.chunk(id), "\(error)")
         }
         return reference
+    }
+
+    /// Whether the stored chunk reads back intact; false when it is damaged or gone, so the caller
+    /// writes it again. Any other failure (the backend unreachable) is thrown: nothing is proven.
+    func storedChunkIsIntact(_ reference: SnapshotManifest.ChunkReference) async throws(RepositoryError) -> Bool {
+        do {
+            _ = try await loadChunk(reference)
+            return true
+        } catch where error.code == .corruptObject || error.code == .missingObject {
+            return false
+        }
     }
 
     func writeManifest(_ manifest: SnapshotManifest) async throws(RepositoryError) {
@@ -172,15 +203,20 @@ extension Repository {
 
     /// A chunk's plaintext, checked: authenticated, decompressed, and re-hashed to its id.
     public func loadChunk(_ reference: SnapshotManifest.ChunkReference) async throws(RepositoryError) -> Data {
-        let name = ObjectPath.chunk(reference.id)
+        try await loadChunk(id: reference.id, size: reference.size)
+    }
+
+    /// A chunk's plaintext by id; `size` is nil for a chunk no manifest references (verify reads those too).
+    func loadChunk(id: String, size: Int?) async throws(RepositoryError) -> Data {
+        let name = ObjectPath.chunk(id)
         let sealed = try await Self.load(backend, name)
         let plaintext: Data
         do {
-            plaintext = try SealedObject.open(sealed, binding: "chunk \(reference.id)", key: keys.dataKey, maximumSize: config.chunker.maximumSize)
+            plaintext = try SealedObject.open(sealed, binding: "chunk \(id)", key: keys.dataKey, maximumSize: config.chunker.maximumSize)
         } catch {
             throw RepositoryError(.corruptObject, object: name, "the chunk is damaged (\(Self.describe(error)))")
         }
-        guard plaintext.count == reference.size, keys.chunkID(for: plaintext) == reference.id else {
+        guard size.map({ plaintext.count == $0 }) ?? true, keys.chunkID(for: plaintext) == id else {
             throw RepositoryError(.corruptObject, object: name, "the chunk's content does not match its id")
         }
         return plaintext

@@ -166,6 +166,55 @@ import Testing
         #expect(try Data(contentsOf: directory.appendingPathComponent("kept.out")) == Data(contentsOf: kept))
     }
 
+    /// Issue 10, item 5, as reported: kill -9 a put, flip a byte in a chunk it left, put the same data again.
+    @Test func aChunkLeftByAKilledPutThatRotsIsNeverReused() async throws {
+        let directory = try Self.scratch()
+        let repository = directory.appendingPathComponent("repo")
+        let env = Self.environment(repository)
+        let data = repository.appendingPathComponent("data")
+        func chunkFiles() -> Set<String> {
+            Set((FileManager.default.enumerator(atPath: data.path)?.compactMap { $0 as? String } ?? []).filter { $0.count > 60 && !$0.contains(".tmp-") })
+        }
+        var big = directory
+        var leftovers: [String] = []
+        for (attempt, delay) in [0.3, 0.15, 0.6, 0.05].enumerated() where leftovers.isEmpty {
+            // A put that finished is no use here: start over from an empty repository.
+            try? FileManager.default.removeItem(at: repository)
+            _ = try await CLI.run(["repo", "init"], environment: env)
+            big = try Self.randomFile(64_000_000, in: directory, name: "big\(attempt).bin")
+            let process = try CLI.spawn(["put", "big", big.path], environment: env)
+            try process.run()
+            try await Task.sleep(for: .seconds(delay))
+            kill(process.processIdentifier, SIGKILL)
+            await CLI.waitForExit(process)
+            let manifests = (try? FileManager.default.contentsOfDirectory(atPath: repository.appendingPathComponent("snapshots").path)) ?? []
+            if process.terminationReason == .uncaughtSignal, manifests.isEmpty {
+                leftovers = chunkFiles().sorted()
+            }
+        }
+        let victim = data.appendingPathComponent(try #require(leftovers.first, "a killed put left chunks"))
+        var bytes = try Data(contentsOf: victim)
+        bytes[bytes.count / 2] ^= 0x55
+        try bytes.write(to: victim)
+
+        let verify = try await CLI.run(["verify", "--read-data", "--json"], environment: env)
+        #expect(verify.status == 3, "a damaged unreferenced chunk is damage: \(verify.stdout)")
+        let report = try #require(JSONSerialization.jsonObject(with: Data(verify.stdout.utf8)) as? [String: Any])
+        #expect(report["unreferenced_chunks_read"] as? Int == leftovers.count)
+        let problems = report["problems"] as? [[String: Any]]
+        #expect(problems?.count == 1)
+        #expect((problems?.first?["object"] as? String)?.hasSuffix(victim.lastPathComponent) == true)
+
+        let put = try await CLI.run(["put", "big", big.path], environment: env)
+        #expect(put.status == 0, "\(put.stderr)")
+        let output = directory.appendingPathComponent("big.out")
+        let get = try await CLI.run(["get", "latest", "--store", "big", output.path], environment: env)
+        #expect(get.status == 0, "the snapshot put reported restores: \(get.stderr)")
+        #expect(try Data(contentsOf: output) == Data(contentsOf: big))
+        let clean = try await CLI.run(["verify", "--read-data"], environment: env)
+        #expect(clean.status == 0, "\(clean.stderr)")
+    }
+
     @Test func keyCustodyFromTheCommandLine() async throws {
         let directory = try Self.scratch()
         let repository = directory.appendingPathComponent("repo")
