@@ -52,14 +52,15 @@ public struct RestorePreparation: Sendable {
         case .time:
             return nil
         case .latest:
-            let points = try await repository.documents(RecoveryPoint.self, in: .points).documents
+            let points = try await repository.documentsToChooseFrom(RecoveryPoint.self, in: .points)
                 .filter { $0.platform == platform }.sorted { $0.started > $1.started }
             guard let point = points.first(where: \.isComplete) ?? points.first else {
                 throw EngineError(.unknownPoint, "the repository has no recovery point of \(platform.isEmpty ? "this platform" : platform); run `lifeboat backup` first")
             }
             return point
         case .point(let reference):
-            let ids = try await repository.documents(RecoveryPoint.self, in: .points).documents.map(\.id)
+            // By name: a damaged point named here is reported as damaged when loaded, not as unknown.
+            let ids = try await repository.documentIDs(in: .points)
             let matches = ids.filter { $0.hasPrefix(reference.lowercased()) }
             guard matches.count == 1 else {
                 throw EngineError(.unknownPoint, matches.isEmpty
@@ -72,9 +73,12 @@ public struct RestorePreparation: Sendable {
 
     /// Chooses the data of every step. `overrides` pins a store to a snapshot (id or prefix), e.g.
     /// to restore OpenBao from an older point; its dependents then follow it back in time.
+    /// A damaged manifest refuses the whole choice (it may be the snapshot to choose, here or when
+    /// a dependency rewinds a store), unless the repository skips damaged ones.
     public func prepare(_ selection: RestoreSelection, overrides: [String: String] = [:]) async throws -> (point: RecoveryPoint?, steps: [PreparedStep]) {
         let point = try await resolvePoint(selection)
-        let listing = try await repository.snapshots().manifests
+        let readable = try await repository.snapshotsToChooseFrom()
+        let listing = readable.manifests
         var prepared: [PreparedStep] = []
         var dataTimes: [String: Date] = [:]
         for step in plan.steps {
@@ -108,7 +112,9 @@ public struct RestorePreparation: Sendable {
                         continue
                     }
                     guard let manifest = ofStore.first(where: { $0.id == id }) else {
-                        entry.problem = "snapshot \(id.prefix(8)) of \(store.name) (recovery point \(point!.id.prefix(8))) is no longer in the repository"
+                        entry.problem = readable.isUnreadable(id)
+                            ? "snapshot \(id.prefix(8)) of \(store.name) (recovery point \(point!.id.prefix(8))) is damaged (its manifest was skipped)"
+                            : "snapshot \(id.prefix(8)) of \(store.name) (recovery point \(point!.id.prefix(8))) is no longer in the repository"
                         continue
                     }
                     chosen = manifest

@@ -13,6 +13,8 @@ public struct Repository: Sendable {
     let keys: RepositoryKeys
     /// The key file this repository was opened with (nil when opened from a recombined secret).
     public let openedWithKey: String?
+    /// What choosing the newest snapshot or recovery point does with a damaged one (`skippingDamaged`).
+    public internal(set) var damagedChoices: DamagedChoices = .refuse
 
     /// The largest manifest accepted when decompressing (a 20 GiB snapshot's manifest is ~2 MB).
     static let maximumManifestSize = 256 << 20

@@ -23,6 +23,11 @@ public struct SnapshotDescription: Sendable {
 public struct SnapshotListing: Sendable {
     public var manifests: [SnapshotManifest]
     public var unreadable: [RepositoryError]
+
+    /// Whether snapshot `id`'s manifest is among the unreadable ones.
+    public func isUnreadable(_ id: String) -> Bool {
+        unreadable.contains { $0.object == ObjectPath.snapshot(id) }
+    }
 }
 
 extension Repository {
@@ -244,7 +249,8 @@ extension Repository {
         try await Self.list(backend, "snapshots/").map { String($0.name.dropFirst("snapshots/".count)) }
     }
 
-    /// Every readable snapshot, oldest first; damaged manifests are reported, not fatal.
+    /// Every readable snapshot, oldest first; damaged manifests are reported, not fatal. To choose
+    /// one (the newest, the newest before a time), use `snapshotsToChooseFrom`.
     public func snapshots() async throws(RepositoryError) -> SnapshotListing {
         var listing = SnapshotListing(manifests: [], unreadable: [])
         for id in try await snapshotIDs() {
@@ -258,10 +264,11 @@ extension Repository {
         return listing
     }
 
-    /// The snapshot a user means: a unique id prefix (4+ characters), or `latest` (optionally of one store).
+    /// The snapshot a user means: a unique id prefix (4+ characters), or `latest` (optionally of
+    /// one store), which a damaged manifest makes an error unless damaged ones are skipped.
     public func resolveSnapshot(_ reference: String, store: String? = nil) async throws(RepositoryError) -> SnapshotManifest {
         if reference == "latest" {
-            let listing = try await snapshots()
+            let listing = try await snapshotsToChooseFrom()
             guard let newest = listing.manifests.last(where: { store == nil || $0.store == store }) else {
                 throw RepositoryError(.unknownSnapshot, object: store.map { "store \($0)" } ?? backend.location, "there are no snapshots yet")
             }

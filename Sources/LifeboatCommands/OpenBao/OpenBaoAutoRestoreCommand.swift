@@ -26,6 +26,7 @@ struct OpenBaoAutoRestoreCommand: AsyncParsableCommand {
         """)
 
     @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var damaged: DamagedChoiceOptions
     @OptionGroup var output: OutputOptions
 
     @Option(help: "The catalog store (kind openbao).")
@@ -72,7 +73,7 @@ struct OpenBaoAutoRestoreCommand: AsyncParsableCommand {
             }
             let transitToken = try? settings.token(file: transitTokenFile, reference: connection.transit?.token, what: "the Transit token")
             let (facts, newest) = try await AutoRestoreGuard.gather(
-                nodes: targets, repository: { try await repository.open() }, store: store, keys: keys, keysGoneReason: goneReason,
+                nodes: targets, repository: { damaged.applied(to: try await repository.open()) }, store: store, keys: keys, keysGoneReason: goneReason,
                 transit: settings.transit, transitToken: transitToken ?? nil)
             let decision = AutoRestoreDecision.decide(facts)
             var report = Report(decision: decision.action, reason: decision.reason, facts: facts, snapshot: newest?.id)

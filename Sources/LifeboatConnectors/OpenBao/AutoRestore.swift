@@ -115,7 +115,7 @@ public enum AutoRestoreGuard {
             }
         }
         guard facts.unreachableNodes.isEmpty else { return (facts, nil) }
-        let listing = try await repository().snapshots()
+        let listing = try await repository().snapshotsToChooseFrom()
         guard let newest = listing.manifests.last(where: { $0.store == store && $0.kind == OpenBaoConnector.kind }) else { return (facts, nil) }
         facts.newestSnapshot = newest.id
         guard let custody = SealCustody(sourceFacts: newest.source) else {
