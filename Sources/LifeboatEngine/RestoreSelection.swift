@@ -66,7 +66,8 @@ public struct RestorePreparation: Sendable {
     /// The recovery point a `.point` selection names (nil for the others).
     public func resolvePoint(_ selection: RestoreSelection) async throws -> RecoveryPoint? {
         guard case .point(let reference) = selection else { return nil }
-        let ids = try await repository.documents(RecoveryPoint.self, in: .points).documents.map(\.id)
+        // By name: a damaged point named here is reported as damaged when loaded, not as unknown.
+        let ids = try await repository.documentIDs(in: .points)
         let matches = ids.filter { $0.hasPrefix(reference.lowercased()) }
         guard matches.count == 1 else {
             throw EngineError(.unknownPoint, matches.isEmpty
@@ -107,9 +108,12 @@ public struct RestorePreparation: Sendable {
 
     /// Chooses the data of every step. `overrides` pins a store to a snapshot (id or prefix), e.g.
     /// to restore OpenBao from an older snapshot; its dependents then follow it back in time.
+    /// A damaged manifest refuses the whole choice (it may be the snapshot to choose, here or when
+    /// a dependency rewinds a store), unless the repository skips damaged ones.
     public func prepare(_ selection: RestoreSelection, overrides: [String: String] = [:]) async throws -> (point: RecoveryPoint?, steps: [PreparedStep]) {
         let point = try await resolvePoint(selection)
-        let listing = try await repository.snapshots().manifests
+        let readable = try await repository.snapshotsToChooseFrom()
+        let listing = readable.manifests
         var prepared: [PreparedStep] = []
         var dataTimes: [String: Date] = [:]
         for step in plan.steps {
@@ -143,7 +147,9 @@ public struct RestorePreparation: Sendable {
                     continue
                 }
                 guard let manifest = ofStore.first(where: { $0.id == id }) else {
-                    entry.problem = "snapshot \(id.prefix(8)) of \(store.name) (recovery point \(point.id.prefix(8))) is no longer in the repository"
+                    entry.problem = readable.isUnreadable(id)
+                        ? "snapshot \(id.prefix(8)) of \(store.name) (recovery point \(point.id.prefix(8))) is damaged (its manifest was skipped)"
+                        : "snapshot \(id.prefix(8)) of \(store.name) (recovery point \(point.id.prefix(8))) is no longer in the repository"
                     continue
                 }
                 choice = Choice(snapshot: manifest)

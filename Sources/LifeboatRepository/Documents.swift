@@ -55,15 +55,20 @@ extension Repository {
         }
     }
 
-    /// Every document of a namespace that reads back, and the errors of those that do not (a damaged
-    /// document must not hide the others).
-    public func documents<Value: Decodable>(_ type: Value.Type, in namespace: DocumentNamespace) async throws(RepositoryError) -> (documents: [Value], unreadable: [RepositoryError]) {
+    /// The ids of a namespace's documents (cheap: names only).
+    public func documentIDs(in namespace: DocumentNamespace) async throws(RepositoryError) -> [String] {
         let prefix = "\(namespace.rawValue)/"
+        return try await Self.list(backend, prefix).map { String($0.name.dropFirst(prefix.count)) }
+    }
+
+    /// Every document of a namespace that reads back, and the errors of those that do not (a damaged
+    /// document must not hide the others). To choose one, use `documentsToChooseFrom`.
+    public func documents<Value: Decodable>(_ type: Value.Type, in namespace: DocumentNamespace) async throws(RepositoryError) -> (documents: [Value], unreadable: [RepositoryError]) {
         var documents: [Value] = []
         var unreadable: [RepositoryError] = []
-        for info in try await Self.list(backend, prefix) {
+        for id in try await documentIDs(in: namespace) {
             do {
-                documents.append(try await loadDocument(type, in: namespace, id: String(info.name.dropFirst(prefix.count))))
+                documents.append(try await loadDocument(type, in: namespace, id: id))
             } catch {
                 unreadable.append(error)
             }

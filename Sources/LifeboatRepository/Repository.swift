@@ -15,6 +15,8 @@ public struct Repository: Sendable {
     public let openedWithKey: String?
     /// Key files found damaged while opening (they could not be parsed); the command warns about each.
     public var damagedKeyFiles: [RepositoryError] = []
+    /// What choosing the newest snapshot or recovery point does with a damaged one (`skippingDamaged`).
+    public internal(set) var damagedChoices: DamagedChoices = .refuse
 
     /// The largest manifest accepted when decompressing (a 20 GiB snapshot's manifest is ~2 MB).
     static let maximumManifestSize = 256 << 20

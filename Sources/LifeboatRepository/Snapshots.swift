@@ -23,6 +23,11 @@ public struct SnapshotDescription: Sendable {
 public struct SnapshotListing: Sendable {
     public var manifests: [SnapshotManifest]
     public var unreadable: [RepositoryError]
+
+    /// Whether snapshot `id`'s manifest is among the unreadable ones.
+    public func isUnreadable(_ id: String) -> Bool {
+        unreadable.contains { $0.object == ObjectPath.snapshot(id) }
+    }
 }
 
 extension Repository {
@@ -135,11 +140,17 @@ extension Repository {
         return manifest
     }
 
-    /// Seals and uploads one chunk unless the repository has it already; returns its reference.
+    /// Seals and uploads one chunk unless the repository holds an intact copy already; returns its reference.
+    ///
+    /// A chunk is reused only after it is read back and checked like a restore would (authenticated,
+    /// decompressed, re-hashed to its id): a chunk a killed `put` left behind, or one that rotted at
+    /// rest, must not become part of a snapshot reported as stored. One proven damaged (or gone since
+    /// the listing) is replaced with a fresh sealing of the same plaintext: ids are keyed hashes of the
+    /// plaintext, so any correct object under the id is interchangeable with any other.
     func storeChunk(_ plaintext: [UInt8], known: Set<String>) async throws(RepositoryError) -> SnapshotManifest.ChunkReference {
         let id = keys.chunkID(for: plaintext)
         let reference = SnapshotManifest.ChunkReference(id: id, size: plaintext.count)
-        guard !known.contains(id) else { return reference }
+        if known.contains(id), try await storedChunkIsIntact(reference) { return reference }
         let sealed: Data
         do {
             sealed = try SealedObject.seal(plaintext, binding: "chunk \(id)", key: keys.dataKey, compressionLevel: Int32(config.compressionLevel))
@@ -147,12 +158,37 @@ extension Repository {
             throw RepositoryError(.storage, object: ObjectPath.chunk(id), "cannot seal the chunk: \(error)")
         }
         do {
-            try await backend.create(ObjectPath.chunk(id), data: sealed)
+            if known.contains(id) {
+                try await backend.replace(ObjectPath.chunk(id), data: sealed)
+                return reference
+            }
+            do {
+                try await backend.create(ObjectPath.chunk(id), data: sealed)
+            } catch {
+                // Another backup stored the same content since the listing: reuse it on the same terms.
+                guard error.code == .alreadyExists else { throw error }
+                if try await storedChunkIsIntact(reference) { return reference }
+                try await backend.replace(ObjectPath.chunk(id), data: sealed)
+            }
+        } catch let error as BackendError {
+            throw RepositoryError(error)
+        } catch let error as RepositoryError {
+            throw error
         } catch {
-            // Another backup stored the same content first: same id, same plaintext — deduplicated.
-            guard error.code == .alreadyExists else { throw RepositoryError(error) }
+            throw RepositoryError(.storage, object: ObjectPath.chunk(id), "\(error)")
         }
         return reference
+    }
+
+    /// Whether the stored chunk reads back intact; false when it is damaged or gone, so the caller
+    /// writes it again. Any other failure (the backend unreachable) is thrown: nothing is proven.
+    func storedChunkIsIntact(_ reference: SnapshotManifest.ChunkReference) async throws(RepositoryError) -> Bool {
+        do {
+            _ = try await loadChunk(reference)
+            return true
+        } catch where error.code == .corruptObject || error.code == .missingObject {
+            return false
+        }
     }
 
     func writeManifest(_ manifest: SnapshotManifest) async throws(RepositoryError) {
@@ -174,27 +210,33 @@ extension Repository {
     /// that fails the check is read once more before it is called damaged: a bit flipped in transit
     /// (a bad NIC, a proxy) is not damage at rest.
     public func loadChunk(_ reference: SnapshotManifest.ChunkReference) async throws(RepositoryError) -> Data {
+        try await loadChunk(id: reference.id, size: reference.size)
+    }
+
+    /// A chunk's plaintext by id, read once more before it is called damaged; `size` is nil for a
+    /// chunk no manifest references (verify reads those too).
+    func loadChunk(id: String, size: Int?) async throws(RepositoryError) -> Data {
         do {
-            return try await readChunk(reference)
+            return try await readChunk(id: id, size: size)
         } catch where error.code == .corruptObject {
             do {
-                return try await readChunk(reference)
+                return try await readChunk(id: id, size: size)
             } catch where error.code == .corruptObject {
                 throw RepositoryError(.corruptObject, object: error.object, "\(error.message); read twice, so it is damaged at rest")
             }
         }
     }
 
-    func readChunk(_ reference: SnapshotManifest.ChunkReference) async throws(RepositoryError) -> Data {
-        let name = ObjectPath.chunk(reference.id)
+    func readChunk(id: String, size: Int?) async throws(RepositoryError) -> Data {
+        let name = ObjectPath.chunk(id)
         let sealed = try await Self.load(backend, name)
         let plaintext: Data
         do {
-            plaintext = try SealedObject.open(sealed, binding: "chunk \(reference.id)", key: keys.dataKey, maximumSize: config.chunker.maximumSize)
+            plaintext = try SealedObject.open(sealed, binding: "chunk \(id)", key: keys.dataKey, maximumSize: config.chunker.maximumSize)
         } catch {
             throw RepositoryError(.corruptObject, object: name, "the chunk is damaged (\(Self.describe(error)))")
         }
-        guard plaintext.count == reference.size, keys.chunkID(for: plaintext) == reference.id else {
+        guard size.map({ plaintext.count == $0 }) ?? true, keys.chunkID(for: plaintext) == id else {
             throw RepositoryError(.corruptObject, object: name, "the chunk's content does not match its id")
         }
         return plaintext
@@ -222,7 +264,8 @@ extension Repository {
         try await Self.list(backend, "snapshots/").map { String($0.name.dropFirst("snapshots/".count)) }
     }
 
-    /// Every readable snapshot, oldest first; damaged manifests are reported, not fatal.
+    /// Every readable snapshot, oldest first; damaged manifests are reported, not fatal. To choose
+    /// one (the newest, the newest before a time), use `snapshotsToChooseFrom`.
     public func snapshots() async throws(RepositoryError) -> SnapshotListing {
         var listing = SnapshotListing(manifests: [], unreadable: [])
         for id in try await snapshotIDs() {
@@ -236,10 +279,11 @@ extension Repository {
         return listing
     }
 
-    /// The snapshot a user means: a unique id prefix (4+ characters), or `latest` (optionally of one store).
+    /// The snapshot a user means: a unique id prefix (4+ characters), or `latest` (optionally of
+    /// one store), which a damaged manifest makes an error unless damaged ones are skipped.
     public func resolveSnapshot(_ reference: String, store: String? = nil) async throws(RepositoryError) -> SnapshotManifest {
         if reference == "latest" {
-            let listing = try await snapshots()
+            let listing = try await snapshotsToChooseFrom()
             guard let newest = listing.manifests.last(where: { store == nil || $0.store == store }) else {
                 throw RepositoryError(.unknownSnapshot, object: store.map { "store \($0)" } ?? backend.location, "there are no snapshots yet")
             }

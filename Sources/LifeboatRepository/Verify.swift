@@ -11,6 +11,9 @@ public struct VerifyReport: Sendable {
     public var bytesRead: Int64 = 0
     /// Chunks no snapshot references (left by an interrupted backup or a prune); `prune` collects them.
     public var unreferencedChunks = 0
+    /// Unreferenced chunks decrypted and re-hashed (all of them with --read-data): a damaged one is a
+    /// problem too, since the next backup of the same data would otherwise build on it.
+    public var unreferencedChunksRead = 0
     public var problems: [RepositoryError] = []
 
     public var isHealthy: Bool { problems.isEmpty }
@@ -19,7 +22,9 @@ public struct VerifyReport: Sendable {
 extension Repository {
     /// Checks the repository: every manifest opens, every referenced chunk exists; with
     /// `readData` every chunk is decrypted and re-hashed and every snapshot's plaintext SHA-256
-    /// recomputed; with `subset` (0…1) a random share of the chunks is read instead.
+    /// recomputed, and every unreferenced chunk is read too (intact ones are normal after an
+    /// interrupted backup; damaged ones are problems); with `subset` (0…1) a random share of the
+    /// referenced chunks is read instead.
     /// Reads only; never changes the repository.
     public func verify(readData: Bool = false, subset: Double? = nil) async throws(RepositoryError) -> VerifyReport {
         var report = VerifyReport()
@@ -38,7 +43,8 @@ extension Repository {
             }
         }
         report.referencedChunks = referencedBy.count
-        report.unreferencedChunks = stored.keys.filter { referencedBy[$0] == nil }.count
+        let unreferenced = stored.keys.filter { referencedBy[$0] == nil }.sorted()
+        report.unreferencedChunks = unreferenced.count
         var missing = Set<String>()
         for (id, snapshots) in referencedBy.sorted(by: { $0.key < $1.key }) {
             guard let size = stored[id] else {
@@ -76,6 +82,18 @@ extension Repository {
                 }
             }
             report.chunksRead = referencedBy.count - missing.count
+            for id in unreferenced {
+                do {
+                    report.bytesRead += Int64(try await loadChunk(id: id, size: nil).count)
+                } catch where error.code == .missingObject {
+                    continue  // collected by a prune since the listing
+                } catch where error.code == .corruptObject {
+                    report.problems.append(RepositoryError(.corruptObject, object: error.object, "\(error.message); no snapshot references it (an interrupted backup or a removed snapshot left it), but it shows damage at rest; the next backup of the same data replaces it, `lifeboat prune` removes it"))
+                } catch {
+                    report.problems.append(error)
+                }
+                report.unreferencedChunksRead += 1
+            }
         } else if let subset, subset > 0 {
             let candidates = referencedBy.keys.filter { !missing.contains($0) }.shuffled()
             let sample = candidates.prefix(max(1, Int((Double(candidates.count) * min(subset, 1)).rounded(.up))))

@@ -12,7 +12,11 @@ public protocol Backend: Sendable {
     /// The object is durable when this returns, and readers never see it half written.
     func create(_ name: String, data: Data) async throws(BackendError)
 
-    /// Stores `data` under `name`, replacing any object there (used for lock files only).
+    /// Stores `data` under `name`, replacing any object there, with the same durability and
+    /// all-or-nothing visibility as `create`. Used for lock files, and for a chunk proven damaged:
+    /// chunk ids are keyed hashes of the plaintext, so a correct object under the same id is
+    /// interchangeable with the damaged one, and create-once must not keep it damaged forever.
+    /// Never used on any other create-once object (manifests, keys, config, documents).
     func replace(_ name: String, data: Data) async throws(BackendError)
 
     /// The object's bytes, or the bytes in `range` of it; throws `.notFound` when absent.

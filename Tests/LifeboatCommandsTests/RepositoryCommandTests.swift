@@ -15,6 +15,22 @@ import Testing
         ["LIFEBOAT_REPOSITORY": repository.path, "LIFEBOAT_PASSWORD": password]
     }
 
+    /// A scratch directory holding an initialised repository at `repo`, and the environment naming it.
+    static func initializedRepository() async throws -> (directory: URL, repository: URL, env: [String: String]) {
+        let directory = try scratch()
+        let repository = directory.appendingPathComponent("repo")
+        let env = environment(repository)
+        _ = try await CLI.run(["repo", "init"], environment: env)
+        return (directory, repository, env)
+    }
+
+    /// Flips a byte in the middle of a file, the way rot at rest would.
+    static func flipByte(in file: URL) throws {
+        var bytes = try Data(contentsOf: file)
+        bytes[bytes.count / 2] ^= 0x55
+        try bytes.write(to: file)
+    }
+
     static func randomFile(_ size: Int, in directory: URL, name: String = "input.bin") throws -> URL {
         let file = directory.appendingPathComponent(name)
         let random = try #require(FileHandle(forReadingAtPath: "/dev/urandom"))
@@ -172,10 +188,7 @@ import Testing
     }
 
     @Test func killedPutLeavesARepositoryThatVerifies() async throws {
-        let directory = try Self.scratch()
-        let repository = directory.appendingPathComponent("repo")
-        let env = Self.environment(repository)
-        _ = try await CLI.run(["repo", "init"], environment: env)
+        let (directory, repository, env) = try await Self.initializedRepository()
         let kept = try Self.randomFile(1_000_000, in: directory, name: "kept.bin")
         #expect(try await CLI.run(["put", "kept", kept.path], environment: env).status == 0)
         let big = try Self.randomFile(48_000_000, in: directory, name: "big.bin")
@@ -200,6 +213,76 @@ import Testing
         }
         #expect(try await CLI.run(["get", "latest", "--store", "kept", directory.appendingPathComponent("kept.out").path], environment: env).status == 0)
         #expect(try Data(contentsOf: directory.appendingPathComponent("kept.out")) == Data(contentsOf: kept))
+    }
+
+    /// Issue 10, item 4, as reported: the newest manifest is damaged; `get latest` must not hand back older data.
+    @Test func getLatestRefusesWhenTheNewestManifestIsDamaged() async throws {
+        let (directory, repository, env) = try await Self.initializedRepository()
+        let older = try Self.randomFile(300_000, in: directory, name: "older.bin")
+        let newer = try Self.randomFile(300_000, in: directory, name: "newer.bin")
+        #expect(try await CLI.run(["put", "db", older.path], environment: env).status == 0)
+        let id = try await CLI.run(["put", "db", newer.path], environment: env).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try Self.flipByte(in: repository.appendingPathComponent("snapshots/\(id)"))
+
+        for arguments in [["get", "latest"], ["get", "latest", "--store", "db"]] {
+            let get = try await CLI.run(arguments, environment: env)
+            #expect(get.status == 3, "\(arguments): \(get.stderr)")
+            #expect(get.stdout.isEmpty, "no bytes of any snapshot")
+            #expect(get.stderr.contains("snapshots/\(id)"))
+            #expect(get.stderr.contains("--skip-damaged"))
+        }
+        let skipping = try await CLI.run(["get", "latest", "--store", "db", "--skip-damaged"], environment: env)
+        #expect(skipping.status == 0, "\(skipping.stderr)")
+        #expect(try skipping.stdoutData == Data(contentsOf: older), "asked to skip: the newest readable snapshot")
+        #expect(skipping.stderr.contains("skipped, damaged: snapshots/\(id)"))
+        #expect(try await CLI.run(["snapshots"], environment: env).status == 3)
+    }
+
+    /// Issue 10, item 5, as reported: kill -9 a put, flip a byte in a chunk it left, put the same data again.
+    @Test func aChunkLeftByAKilledPutThatRotsIsNeverReused() async throws {
+        let directory = try Self.scratch()
+        let repository = directory.appendingPathComponent("repo")
+        let env = Self.environment(repository)
+        let data = repository.appendingPathComponent("data")
+        func chunkFiles() -> Set<String> {
+            Set((FileManager.default.enumerator(atPath: data.path)?.compactMap { $0 as? String } ?? []).filter { $0.count > 60 && !$0.contains(".tmp-") })
+        }
+        var big = directory
+        var leftovers: [String] = []
+        for (attempt, delay) in [0.3, 0.15, 0.6, 0.05].enumerated() where leftovers.isEmpty {
+            // A put that finished is no use here: start over from an empty repository.
+            try? FileManager.default.removeItem(at: repository)
+            _ = try await CLI.run(["repo", "init"], environment: env)
+            big = try Self.randomFile(64_000_000, in: directory, name: "big\(attempt).bin")
+            let process = try CLI.spawn(["put", "big", big.path], environment: env)
+            try process.run()
+            try await Task.sleep(for: .seconds(delay))
+            kill(process.processIdentifier, SIGKILL)
+            await CLI.waitForExit(process)
+            let manifests = (try? FileManager.default.contentsOfDirectory(atPath: repository.appendingPathComponent("snapshots").path)) ?? []
+            if process.terminationReason == .uncaughtSignal, manifests.isEmpty {
+                leftovers = chunkFiles().sorted()
+            }
+        }
+        let victim = data.appendingPathComponent(try #require(leftovers.first, "a killed put left chunks"))
+        try Self.flipByte(in: victim)
+
+        let verify = try await CLI.run(["verify", "--read-data", "--json"], environment: env)
+        #expect(verify.status == 3, "a damaged unreferenced chunk is damage: \(verify.stdout)")
+        let report = try #require(JSONSerialization.jsonObject(with: Data(verify.stdout.utf8)) as? [String: Any])
+        #expect(report["unreferenced_chunks_read"] as? Int == leftovers.count)
+        let problems = report["problems"] as? [[String: Any]]
+        #expect(problems?.count == 1)
+        #expect((problems?.first?["object"] as? String)?.hasSuffix(victim.lastPathComponent) == true)
+
+        let put = try await CLI.run(["put", "big", big.path], environment: env)
+        #expect(put.status == 0, "\(put.stderr)")
+        let output = directory.appendingPathComponent("big.out")
+        let get = try await CLI.run(["get", "latest", "--store", "big", output.path], environment: env)
+        #expect(get.status == 0, "the snapshot put reported restores: \(get.stderr)")
+        #expect(try Data(contentsOf: output) == Data(contentsOf: big))
+        let clean = try await CLI.run(["verify", "--read-data"], environment: env)
+        #expect(clean.status == 0, "\(clean.stderr)")
     }
 
     @Test func keyCustodyFromTheCommandLine() async throws {

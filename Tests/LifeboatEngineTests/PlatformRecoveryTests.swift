@@ -245,6 +245,79 @@ struct Platform {
     }
 }
 
+/// Issue 10, item 4: a damaged manifest or recovery point never makes "latest" older data.
+@Suite struct DamagedChoiceTests {
+    /// Flips a byte in the middle of a stored object.
+    func damage(_ name: String, in platform: Platform) async throws {
+        let backend = try #require(platform.repository.backend as? MemoryBackend)
+        var bytes = try await backend.load(name)
+        bytes[bytes.count / 2] ^= 0x20
+        await backend.corrupt(name, with: bytes)
+    }
+
+    func twoPoints(_ platform: Platform) async throws -> (RecoveryPoint, RecoveryPoint) {
+        try await ConsistencyTests().twoPoints(platform, t1: Date().addingTimeInterval(-600), t2: Date().addingTimeInterval(-60))
+    }
+
+    @Test func aDamagedNewestPointRefusesLatestAndIsSkippedOnlyWhenAsked() async throws {
+        let platform = try await Platform()
+        defer { platform.cleanUp() }
+        let (first, second) = try await twoPoints(platform)
+        try await damage("points/\(second.id)", in: platform)
+        await #expect { try await platform.preparation().prepare(.latest) } throws: { error in
+            let error = error as? RepositoryError
+            return error?.code == .corruptObject && error?.object == "points/\(second.id)" && error?.message.contains("--skip-damaged") == true
+        }
+        await #expect { try await platform.drill() } throws: { ($0 as? RepositoryError)?.object == "points/\(second.id)" }
+        // Naming the damaged point is damage too, not "no such point".
+        await #expect { try await platform.preparation().prepare(.point(String(second.id.prefix(8)))) } throws: { error in
+            (error as? RepositoryError)?.code == .corruptObject
+        }
+
+        let skipped = Skipped()
+        let skipping = try RestorePreparation(catalog: platform.catalog, repository: platform.repository.skippingDamaged { skipped.append($0) },
+                                              connectors: platform.connectors)
+        let (point, steps) = try await skipping.prepare(.latest)
+        #expect(point?.id == first.id)
+        #expect(steps.first { $0.step.store == "vault" }?.snapshot?.id == first.member("vault")?.snapshot)
+        #expect(skipped.objects == ["points/\(second.id)"])
+    }
+
+    @Test func aDamagedManifestRefusesEveryChoiceAndIsSkippedOnlyWhenAsked() async throws {
+        let platform = try await Platform()
+        defer { platform.cleanUp() }
+        let (first, second) = try await twoPoints(platform)
+        let newestVault = try #require(second.member("vault")?.snapshot)
+        try await damage("snapshots/\(newestVault)", in: platform)
+        for selection in [RestoreSelection.latest, .point(first.id), .time(Date())] {
+            await #expect("\(selection)") { try await platform.preparation().prepare(selection) } throws: { error in
+                (error as? RepositoryError)?.object == "snapshots/\(newestVault)"
+            }
+        }
+        await #expect { try await platform.repository.resolveSnapshot("latest", store: "vault") } throws: { error in
+            (error as? RepositoryError)?.code == .corruptObject
+        }
+
+        let skipped = Skipped()
+        let skipping = platform.repository.skippingDamaged { skipped.append($0) }
+        #expect(try await skipping.resolveSnapshot("latest", store: "vault").id == first.member("vault")?.snapshot)
+        let preparation = try RestorePreparation(catalog: platform.catalog, repository: skipping, connectors: platform.connectors)
+        let (_, steps) = try await preparation.prepare(.latest)
+        #expect(steps.first { $0.step.store == "vault" }?.problem?.contains("is damaged") == true, "the point's own vault snapshot is the damaged one")
+        let (_, older) = try await preparation.prepare(.time(Date()))
+        #expect(older.first { $0.step.store == "vault" }?.snapshot?.id == first.member("vault")?.snapshot)
+        #expect(Set(skipped.objects) == ["snapshots/\(newestVault)"])
+    }
+}
+
+/// Collects what a skipping repository reports.
+final class Skipped: @unchecked Sendable {
+    private let lock = NSLock()
+    private var errors: [RepositoryError] = []
+    func append(_ error: RepositoryError) { lock.withLock { errors.append(error) } }
+    var objects: [String] { lock.withLock { errors.compactMap(\.object) } }
+}
+
 @Suite struct RestoreJournalTests {
     @Test func aCommittedButUnverifiedStepBlocksAnImplicitResume() throws {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("journal-\(UUID().uuidString).json")

@@ -4,14 +4,21 @@ import LifeboatTesting
 import Testing
 @testable import LifeboatRepository
 
+/// Runs `body` with the configuration of a fresh bucket on the shared moto_server (SigV4 checking on).
+func withMotoBucket(_ purpose: String, _ body: (S3Configuration) async throws -> Void) async throws {
+    try await MotoServer.withShared { moto in
+        let bucket = MotoServer.uniqueBucketName(purpose)
+        try await moto.createBucket(bucket)
+        var configuration = moto.configuration(bucket: bucket, prefix: "lifeboat")
+        configuration.compatibility = S3Compatibility(listWithoutSlashInQuery: true, retentionAfterMultipartComplete: true)
+        try await body(configuration)
+    }
+}
+
 /// The same round trips as on memory and local disk, on an S3 repository (moto_server, SigV4 checking on).
 @Suite struct S3RepositoryTests {
     @Test func roundTripsOnS3() async throws {
-        try await MotoServer.withShared { moto in
-            let bucket = MotoServer.uniqueBucketName("repo")
-            try await moto.createBucket(bucket)
-            var configuration = moto.configuration(bucket: bucket, prefix: "lifeboat")
-            configuration.compatibility = S3Compatibility(listWithoutSlashInQuery: true, retentionAfterMultipartComplete: true)
+        try await withMotoBucket("repo") { configuration in
             let backend = try S3Backend(configuration: configuration)
             let repository = try await makeRepository(backend)
             for size in [0, 1, testChunker.minimumSize, testChunker.minimumSize + 1, testChunker.maximumSize, 12_000_000] {

@@ -49,6 +49,26 @@ import Testing
         #expect(try await backend.load("locks/x") == Data("two".utf8))
     }
 
+    /// How a damaged chunk is repaired: replace over a create-once object, which stays create-once after.
+    @Test(arguments: Kind.allCases)
+    func replaceOverACreatedObject(kind: Kind) async throws {
+        let backend = try await Self.make(kind)
+        let damaged = Data((0..<5000).map { UInt8($0 % 7) })
+        let correct = Data((0..<4000).map { UInt8($0 % 13) })
+        try await backend.create("data/ab/abcd", data: damaged)
+        try await backend.replace("data/ab/abcd", data: correct)
+        #expect(try await backend.load("data/ab/abcd") == correct)
+        #expect(try await backend.stat("data/ab/abcd")?.size == correct.count)
+        #expect(try await backend.list(prefix: "data/").map(\.name) == ["data/ab/abcd"], "one object, no temporary left over")
+        do {
+            try await backend.create("data/ab/abcd", data: damaged)
+            Issue.record("create over a replaced object succeeded")
+        } catch {
+            #expect(error.code == .alreadyExists)
+        }
+        #expect(try await backend.load("data/ab/abcd") == correct)
+    }
+
     @Test(arguments: Kind.allCases)
     func loadRangeStatAndMissingObjects(kind: Kind) async throws {
         let backend = try await Self.make(kind)

@@ -29,6 +29,7 @@ struct EtcdRestoreCommand: AsyncParsableCommand {
         """)
 
     @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var damaged: DamagedChoiceOptions
     @OptionGroup var output: OutputOptions
 
     @Option(help: "The snapshot: an id (4+ hex digits) or `latest` (of --store).")
@@ -113,7 +114,7 @@ struct EtcdRestoreCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let repo = try await repository.open()
+        let repo = damaged.applied(to: try await repository.open())
         let manifest = try await repo.resolveSnapshot(snapshot, store: store)
         let target = EtcdRestoreTarget(members: try targetMembers(), initialCluster: initialCluster,
                                        clusterToken: initialClusterToken, force: force)

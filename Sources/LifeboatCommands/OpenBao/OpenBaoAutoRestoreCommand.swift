@@ -28,6 +28,7 @@ struct OpenBaoAutoRestoreCommand: AsyncParsableCommand {
         """)
 
     @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var damaged: DamagedChoiceOptions
     @OptionGroup var output: OutputOptions
 
     @Option(help: "The catalog store (kind openbao).")
@@ -86,7 +87,7 @@ struct OpenBaoAutoRestoreCommand: AsyncParsableCommand {
             let newest: SnapshotManifest?
             do {
                 (facts, newest) = try await AutoRestoreGuard.gather(
-                    nodes: targets, repository: { try await repository.open() }, store: store, keys: keys, keysGoneReason: goneReason,
+                    nodes: targets, repository: { damaged.applied(to: try await repository.open()) }, store: store, keys: keys, keysGoneReason: goneReason,
                     transit: settings.transit, transitToken: transitToken ?? nil, nodeSeal: nodeSeal)
             } catch {
                 // Without the facts nothing may be decided but a refusal; the error keeps its exit code.

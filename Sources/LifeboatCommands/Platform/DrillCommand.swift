@@ -35,7 +35,7 @@ struct DrillCommand: AsyncParsableCommand {
     var workDirectory: String?
 
     func run() async throws {
-        let context = try await PlatformContext.open(repository)
+        let context = try await PlatformContext.open(repository, damaged: selection.damaged)
         let report = try await Self.drill(context, selection: try selection.selection(), overrides: try selection.overrides(),
                                           workDirectory: workDirectory.map { URL(fileURLWithPath: $0) }, quiet: output.json)
         if let html { try Data(DrillReportHTML.render(report).utf8).write(to: URL(fileURLWithPath: html)) }

@@ -12,14 +12,16 @@ struct PlatformContext {
     var repository: Repository
     var connectors: [StoreKind: any StoreConnector]
 
-    static func open(_ options: RepositoryOptions) async throws -> PlatformContext {
+    /// `damaged`: how a command that chooses data (restore, drill) treats damaged snapshots and points.
+    static func open(_ options: RepositoryOptions, damaged: DamagedChoiceOptions? = nil) async throws -> PlatformContext {
         guard let path = options.catalogPath else {
             throw CommandFailure(.usage, "this command needs the catalog: pass --catalog, set LIFEBOAT_CATALOG, or run it where \(CatalogLocation.defaultPath) is")
         }
         let loaded = try CatalogLoader.load(contentsOf: path)
         for warning in loaded.warnings { printError(warning.description) }
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
-        return PlatformContext(catalog: loaded.catalog, directory: directory, repository: try await options.open(),
+        let repository = try await options.open()
+        return PlatformContext(catalog: loaded.catalog, directory: directory, repository: damaged.map { $0.applied(to: repository) } ?? repository,
                                connectors: PlatformConnectors.all(catalogDirectory: directory, repositoryArguments: try options.childArguments()))
     }
 
@@ -38,6 +40,8 @@ struct SelectionOptions: ParsableArguments {
 
     @Option(help: ArgumentHelp("Every store as it was at this instant (RFC 3339): point-in-time where WAL allows, else each store's newest snapshot before it; `now` or `latest` is --latest.", valueName: "time"))
     var time: String?
+
+    @OptionGroup var damaged: DamagedChoiceOptions
 
     @Option(name: .customLong("snapshot"), help: ArgumentHelp("Pin a store to a snapshot, e.g. openbao=3fa9c2d1; the stores that depend on it follow it back in time.", valueName: "store=id"))
     var pins: [String] = []

@@ -17,13 +17,14 @@ struct RecoveryWindowCommand: AsyncParsableCommand {
         """)
 
     @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var damaged: DamagedChoiceOptions
     @OptionGroup var output: OutputOptions
 
     @Option(help: ArgumentHelp("The catalog store.", valueName: "name"))
     var store: String
 
     func run() async throws {
-        let repo = try await repository.open()
+        let repo = damaged.applied(to: try await repository.open())
         let connector = PostgresConnector(store: store, endpoint: PostgresEndpoint(host: "unused"))
         let window = try await connector.recoveryWindow(in: repo)
         if output.json {

@@ -16,6 +16,7 @@ struct GetCommand: AsyncParsableCommand {
         """)
 
     @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var damaged: DamagedChoiceOptions
 
     @Argument(help: "A snapshot id (4 or more leading hex digits) or `latest`.")
     var snapshot: String
@@ -27,7 +28,7 @@ struct GetCommand: AsyncParsableCommand {
     var store: String?
 
     func run() async throws {
-        let repo = try await repository.open()
+        let repo = damaged.applied(to: try await repository.open())
         let manifest = try await repo.resolveSnapshot(snapshot, store: store)
         let progress = TransferProgress("restored", total: manifest.size)
         defer { progress.finish() }

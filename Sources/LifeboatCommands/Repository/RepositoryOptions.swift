@@ -78,6 +78,31 @@ struct RepositoryOptions: ParsableArguments {
     }
 }
 
+/// `--skip-damaged`, for every command that chooses the newest snapshot or recovery point.
+struct DamagedChoiceOptions: ParsableArguments {
+    @Flag(help: "When a snapshot manifest or recovery point is damaged, choose among the readable ones (each one skipped is named on stderr). Without it, a damaged one refuses the choice (exit 3): it may be the newest.")
+    var skipDamaged = false
+
+    /// `repository`, skipping damaged snapshots and points when asked to; each is warned about once.
+    func applied(to repository: Repository) -> Repository {
+        guard skipDamaged else { return repository }
+        let warned = WarnedObjects()
+        return repository.skippingDamaged { error in
+            if warned.isFirst(error.object ?? error.message) { printError("lifeboat: warning: skipped, damaged: \(error)") }
+        }
+    }
+}
+
+/// The objects already warned about (a choice may list the snapshots more than once).
+final class WarnedObjects: @unchecked Sendable {
+    private let lock = NSLock()
+    private var seen: Set<String> = []
+
+    func isFirst(_ object: String) -> Bool {
+        lock.withLock { seen.insert(object).inserted }
+    }
+}
+
 /// The repository section of a catalog and the directory its relative paths start from.
 struct CatalogRepository {
     var settings: RepositorySettings

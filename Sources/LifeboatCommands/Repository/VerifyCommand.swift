@@ -8,7 +8,7 @@ struct VerifyCommand: AsyncParsableCommand {
         commandName: "verify",
         abstract: "Check the repository's integrity: manifests readable, every referenced chunk present.",
         discussion: """
-        --read-data also decrypts and re-hashes every chunk and recomputes every snapshot's SHA-256; --read-data-subset 10% reads a random tenth of the chunks (a different tenth each run). Never changes the repository. Exits 3 when it finds damage; 7 when it found none but the storage failed to hand over some object (unavailable: try again); 1 when the storage refused some object otherwise.
+        --read-data also decrypts and re-hashes every chunk and recomputes every snapshot's SHA-256, unreferenced chunks included (left by an interrupted backup; intact ones are normal until prune, a damaged one is reported as damage); --read-data-subset 10% reads a random tenth of the chunks (a different tenth each run). Never changes the repository. Exits 3 when it finds damage; 7 when it found none but the storage failed to hand over some object (unavailable: try again); 1 when the storage refused some object otherwise.
 
         Example:
           lifeboat verify --read-data-subset 5%
@@ -41,6 +41,7 @@ struct VerifyCommand: AsyncParsableCommand {
         var chunksRead: Int
         var bytesRead: Int64
         var unreferencedChunks: Int
+        var unreferencedChunksRead: Int
         var problems: [Problem]
 
         struct Problem: Encodable {
@@ -51,7 +52,7 @@ struct VerifyCommand: AsyncParsableCommand {
 
         enum CodingKeys: String, CodingKey {
             case healthy, snapshots, referencedChunks = "referenced_chunks", chunksRead = "chunks_read", bytesRead = "bytes_read"
-            case unreferencedChunks = "unreferenced_chunks", problems
+            case unreferencedChunks = "unreferenced_chunks", unreferencedChunksRead = "unreferenced_chunks_read", problems
         }
     }
 
@@ -60,6 +61,7 @@ struct VerifyCommand: AsyncParsableCommand {
         let result = try await repo.verify(readData: readData, subset: readDataSubset.flatMap(Self.fraction))
         let report = Report(healthy: result.isHealthy, snapshots: result.snapshots, referencedChunks: result.referencedChunks,
                             chunksRead: result.chunksRead, bytesRead: result.bytesRead, unreferencedChunks: result.unreferencedChunks,
+                            unreferencedChunksRead: result.unreferencedChunksRead,
                             problems: result.problems.map { .init(code: $0.code.rawValue, object: $0.object, message: $0.message) })
         if output.json {
             try printJSON(report)
@@ -67,7 +69,10 @@ struct VerifyCommand: AsyncParsableCommand {
             for problem in result.problems { printProblem(problem) }
             var summary = "\(result.snapshots) snapshots, \(result.referencedChunks) chunks referenced"
             if result.chunksRead > 0 { summary += ", \(result.chunksRead) read and re-hashed (\(formatBytes(result.bytesRead)))" }
-            if result.unreferencedChunks > 0 { summary += ", \(result.unreferencedChunks) unreferenced (prune collects them)" }
+            if result.unreferencedChunks > 0 {
+                summary += ", \(result.unreferencedChunks) unreferenced (prune collects them"
+                summary += result.unreferencedChunksRead > 0 ? "; \(result.unreferencedChunksRead) of them read)" : ")"
+            }
             print(result.isHealthy ? "no problems found: \(summary)" : "\(result.problems.count) problems found: \(summary)")
         }
         if let status = ExitStatus(problems: result.problems) { throw ExitCode(status.rawValue) }

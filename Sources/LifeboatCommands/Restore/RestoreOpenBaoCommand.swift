@@ -23,6 +23,7 @@ struct RestoreOpenBaoCommand: AsyncParsableCommand {
         """)
 
     @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var damaged: DamagedChoiceOptions
     @OptionGroup var output: OutputOptions
 
     @Option(help: "The snapshot: an id prefix, or latest.")
@@ -63,7 +64,7 @@ struct RestoreOpenBaoCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await withOpenBaoExitCodes {
-            let repo = try await repository.open()
+            let repo = damaged.applied(to: try await repository.open())
             let manifest = try await repo.resolveSnapshot(snapshot, store: store)
             var settings = try OpenBaoStoreSettings(catalogPath: repository.catalogPath, store: nil)
             if let catalogPath = repository.catalogPath {

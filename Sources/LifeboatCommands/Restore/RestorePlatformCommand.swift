@@ -75,7 +75,7 @@ struct RestorePlatformCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let context = try await PlatformContext.open(repository)
+        let context = try await PlatformContext.open(repository, damaged: selection.damaged)
         let preparation = try context.preparation()
         let (point, steps) = try await preparation.prepare(try selection.selection(), overrides: try selection.overrides())
         let phrase = "restore \(context.catalog.platform ?? "platform") \(point.map { String($0.id.prefix(8)) } ?? selection.time ?? "latest")"

@@ -33,6 +33,7 @@ struct RestorePostgresCommand: AsyncParsableCommand {
         """)
 
     @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var damaged: DamagedChoiceOptions
     @OptionGroup var output: OutputOptions
 
     @Option(help: ArgumentHelp("The catalog store.", valueName: "name"))
@@ -103,7 +104,7 @@ struct RestorePostgresCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let repo = try await repository.open()
+        let repo = damaged.applied(to: try await repository.open())
         var connector = PostgresConnector(store: store, endpoint: PostgresEndpoint(host: "unused"))
         if repository.catalogPath != nil {
             connector = try postgresConnector(store: store, repository: repository)

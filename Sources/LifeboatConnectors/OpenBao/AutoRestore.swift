@@ -140,7 +140,7 @@ public enum AutoRestoreGuard {
             return (facts, nil)
         }
         guard facts.unreachableNodes.isEmpty else { return (facts, nil) }
-        let listing = try await open().snapshots()
+        let listing = try await open().snapshotsToChooseFrom()
         guard let newest = listing.manifests.last(where: { $0.store == store && $0.kind == OpenBaoConnector.kind }) else { return (facts, nil) }
         facts.newestSnapshot = newest.id
         guard let custody = SealCustody(sourceFacts: newest.source) else {

@@ -182,9 +182,10 @@ public struct PostgresConnector: Sendable {
 
     // MARK: snapshots of this store
 
-    /// This store's backups of one method, oldest first.
+    /// This store's backups of one method, oldest first; a damaged manifest refuses (it may be the
+    /// backup to choose) unless the repository skips damaged ones.
     public func backups(in repository: Repository, method: PostgresBackupMethod) async throws -> [SnapshotManifest] {
-        try await repository.snapshots().manifests.filter {
+        try await repository.snapshotsToChooseFrom().manifests.filter {
             $0.store == store && $0.kind == Self.kind && $0.source["method"] == method.rawValue
         }
     }
