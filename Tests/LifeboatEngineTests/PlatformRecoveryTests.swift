@@ -259,28 +259,21 @@ struct Platform {
         try await ConsistencyTests().twoPoints(platform, t1: Date().addingTimeInterval(-600), t2: Date().addingTimeInterval(-60))
     }
 
-    @Test func aDamagedNewestPointRefusesLatestAndIsSkippedOnlyWhenAsked() async throws {
+    @Test func aDamagedPointNamedIsDamageAndLatestNeedsNoPoint() async throws {
         let platform = try await Platform()
         defer { platform.cleanUp() }
         let (first, second) = try await twoPoints(platform)
         try await damage("points/\(second.id)", in: platform)
-        await #expect { try await platform.preparation().prepare(.latest) } throws: { error in
-            let error = error as? RepositoryError
-            return error?.code == .corruptObject && error?.object == "points/\(second.id)" && error?.message.contains("--skip-damaged") == true
-        }
-        await #expect { try await platform.drill() } throws: { ($0 as? RepositoryError)?.object == "points/\(second.id)" }
-        // Naming the damaged point is damage too, not "no such point".
+        // Naming the damaged point is damage, not "no such point" — for a restore and a drill alike.
         await #expect { try await platform.preparation().prepare(.point(String(second.id.prefix(8)))) } throws: { error in
-            (error as? RepositoryError)?.code == .corruptObject
+            (error as? RepositoryError)?.code == .corruptObject && (error as? RepositoryError)?.object == "points/\(second.id)"
         }
-
-        let skipped = Skipped()
-        let skipping = try RestorePreparation(catalog: platform.catalog, repository: platform.repository.skippingDamaged { skipped.append($0) },
-                                              connectors: platform.connectors)
-        let (point, steps) = try await skipping.prepare(.latest)
-        #expect(point?.id == first.id)
-        #expect(steps.first { $0.step.store == "vault" }?.snapshot?.id == first.member("vault")?.snapshot)
-        #expect(skipped.objects == ["points/\(second.id)"])
+        await #expect { try await platform.drill(.point(second.id)) } throws: { ($0 as? RepositoryError)?.object == "points/\(second.id)" }
+        // --latest composes the stores' own snapshots and reads no point: the damaged one cannot make it older.
+        let (point, steps) = try await platform.preparation().prepare(.latest)
+        #expect(point == nil)
+        #expect(steps.first { $0.step.store == "vault" }?.snapshot?.id == second.member("vault")?.snapshot)
+        #expect(try await platform.preparation().prepare(.point(first.id)).point?.id == first.id, "an intact point is still restorable")
     }
 
     @Test func aDamagedManifestRefusesEveryChoiceAndIsSkippedOnlyWhenAsked() async throws {
@@ -302,10 +295,12 @@ struct Platform {
         let skipping = platform.repository.skippingDamaged { skipped.append($0) }
         #expect(try await skipping.resolveSnapshot("latest", store: "vault").id == first.member("vault")?.snapshot)
         let preparation = try RestorePreparation(catalog: platform.catalog, repository: skipping, connectors: platform.connectors)
-        let (_, steps) = try await preparation.prepare(.latest)
+        let (_, steps) = try await preparation.prepare(.point(second.id))
         #expect(steps.first { $0.step.store == "vault" }?.problem?.contains("is damaged") == true, "the point's own vault snapshot is the damaged one")
-        let (_, older) = try await preparation.prepare(.time(Date()))
-        #expect(older.first { $0.step.store == "vault" }?.snapshot?.id == first.member("vault")?.snapshot)
+        for selection in [RestoreSelection.latest, .time(Date())] {
+            let (_, older) = try await preparation.prepare(selection)
+            #expect(older.first { $0.step.store == "vault" }?.snapshot?.id == first.member("vault")?.snapshot, "the newest readable: \(selection)")
+        }
         #expect(Set(skipped.objects) == ["snapshots/\(newestVault)"])
     }
 }
