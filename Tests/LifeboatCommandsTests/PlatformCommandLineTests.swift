@@ -17,18 +17,32 @@ import Testing
         return try decoder.decode(type, from: result.stdoutData)
     }
 
-    @Test(.timeLimit(.minutes(5)))
-    func backUpDrillThenRestoreProductionInPlanOrderWithResume() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lifeboat-cli-platform-\(UUID().uuidString.prefix(8))")
+    /// The demo's three servers, seeded, with their catalog, under a new directory.
+    static func demoPlatform(_ label: String) async throws -> (URL, DemoPlatform) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lifeboat-cli-\(label)-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         let platform = DemoPlatform(directory: directory)
-        defer {
-            ProcessSweep.stopProcesses(mentioning: directory.path)
-            try? FileManager.default.removeItem(at: directory)
+        do {
+            try await platform.start()
+            try await platform.seed()
+            try platform.writeCatalog()
+        } catch {
+            sweep(directory)
+            throw error
         }
-        try await platform.start()
-        try await platform.seed()
-        try platform.writeCatalog()
+        return (directory, platform)
+    }
+
+    /// Stops every process started under `directory` (by PID, found by path) and removes it.
+    static func sweep(_ directory: URL) {
+        ProcessSweep.stopProcesses(mentioning: directory.path)
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    @Test(.timeLimit(.minutes(5)))
+    func backUpDrillThenRestoreProductionInPlanOrderWithResume() async throws {
+        let (directory, platform) = try await Self.demoPlatform("platform")
+        defer { Self.sweep(directory) }
         let etcd = try #require(platform.etcd)
         let postgres = try #require(platform.postgres)
         // A production restore recreates etcd's members: the catalog says where they live.
@@ -130,16 +144,8 @@ import Testing
     /// the newest state the consistency rule allows, and the dry run says why.
     @Test(.timeLimit(.minutes(5)))
     func perStoreBackupsComposeIntoOneRestore() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lifeboat-cli-cadences-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
-        let platform = DemoPlatform(directory: directory)
-        defer {
-            ProcessSweep.stopProcesses(mentioning: directory.path)
-            try? FileManager.default.removeItem(at: directory)
-        }
-        try await platform.start()
-        try await platform.seed()
-        try platform.writeCatalog()
+        let (directory, platform) = try await Self.demoPlatform("cadences")
+        defer { Self.sweep(directory) }
         let c = ["-c", platform.catalogURL.path]
         #expect(try await CLI.run(["repo", "init"] + c).status == 0)
         let before = Date()
