@@ -1,3 +1,4 @@
+@_exported import LifeboatErrors
 import ArgumentParser
 import Foundation
 import LifeboatConnectors
@@ -18,7 +19,7 @@ public struct Lifeboat: AsyncParsableCommand {
         """,
         version: Lifeboat.version,
         subcommands: [
-            ValidateCommand.self, CatalogCommand.self, PlanCommand.self, ServeCommand.self,
+            ValidateCommand.self, CatalogCommand.self, PlanCommand.self, ServeCommand.self, JobsCommand.self,
             RepoCommand.self, PutCommand.self, GetCommand.self, SnapshotsCommand.self, VerifyCommand.self,
             PruneCommand.self, MirrorCommand.self, KeyCommand.self,
             BackupCommand.self, PointsCommand.self, RestoreCommand.self, DrillCommand.self, StatusCommand.self, DemoCommand.self,
@@ -32,14 +33,6 @@ public struct Lifeboat: AsyncParsableCommand {
 
     /// Parses `arguments`, runs the command and returns the process exit code.
     public static func run(arguments: [String]) async -> Int32 {
-        let status = await runCommand(arguments: arguments)
-        // restore_command must never exit 1-125 for a real error (PostgreSQL would take it for
-        // "not archived" and promote early): bad usage of wal-fetch is a real error too.
-        if arguments.starts(with: ["postgres", "wal-fetch"]), status > 1, status < 126 { return WALFetchCommand.errorStatus }
-        return status
-    }
-
-    static func runCommand(arguments: [String]) async -> Int32 {
         do {
             var command = try parseAsRoot(arguments)
             if var asyncCommand = command as? AsyncParsableCommand {
@@ -49,98 +42,60 @@ public struct Lifeboat: AsyncParsableCommand {
             }
             return ExitStatus.ok.rawValue
         } catch {
-            return report(error)
+            return exit(for: error, command: commandType(for: arguments))
         }
     }
 
-    static func report(_ error: any Error) -> Int32 {
+    /// The subcommand `arguments` name (the deepest one their leading words reach), also when they
+    /// do not parse: its declared exit policy applies to its usage errors too.
+    static func commandType(for arguments: [String]) -> any ParsableCommand.Type {
+        var current: any ParsableCommand.Type = Lifeboat.self
+        for argument in arguments {
+            guard let next = current.configuration.subcommands.first(where: { $0.configuration.commandName == argument }) else { break }
+            current = next
+        }
+        return current
+    }
+
+    /// The ONE place an error becomes an exit status and a line on stderr: `lifeboat: error: …`
+    /// with the error's documented status (docs/exit-codes.md); ArgumentParser's usage errors exit
+    /// 2, help and --version 0, a cancelled task 130. A command with its own policy (wal-fetch)
+    /// declares it through `ExitPolicy`.
+    static func exit(for error: any Error, command: any ParsableCommand.Type = Lifeboat.self) -> Int32 {
+        let (status, line) = classify(error)
+        if let line, !line.isEmpty {
+            if status == .ok { print(line) } else { printError(line) }
+        }
+        if let policy = command as? any ExitPolicy.Type { return policy.exitStatus(for: status) }
+        return status.rawValue
+    }
+
+    /// An error's status and what to print (nil: nothing, the command printed it already).
+    static func classify(_ error: any Error) -> (status: ExitStatus, line: String?) {
         switch error {
-        case let error as CatalogError:
-            printError(error.description)
-            return ExitStatus.usage.rawValue
-        case let error as RepositoryError:
-            printError("lifeboat: error: \(error)")
-            return ExitStatus(error.code).rawValue
-        case let error as BackendError:
-            // Storage failures outside a repository operation (a mirror target, a backend that cannot be built) map the same way.
-            return report(RepositoryError(error))
-        case let error as EngineError:
-            printError("lifeboat: error: \(error)")
-            switch error.code {
-            case .unknownStore, .unsupportedStore, .unknownPoint, .invalidArgument, .confirmation: return ExitStatus.usage.rawValue
-            case .noSnapshot, .journal: return ExitStatus.failure.rawValue
-            }
-        case let failure as CommandFailure:
-            printError("lifeboat: error: \(failure.message)")
-            return failure.status.rawValue
         case let exit as ExitCode:
-            return exit.rawValue
-        case let error as PostgresError:
-            printError("lifeboat: error: \(error)")
-            return (error.code == .invalidArgument || error.code == .wrongSnapshot ? ExitStatus.usage : ExitStatus.failure).rawValue
-        case let error as ToolError:
-            printError("lifeboat: error: \(error)")
-            return ExitStatus.failure.rawValue
+            // A command that printed its own outcome and chose the status (ExitStatus raw values only).
+            return (ExitStatus(rawValue: exit.rawValue) ?? .failure, nil)
+        case let error as any LifeboatError:
+            return (error.exitStatus, "lifeboat: error: \(error)")
+        case is CancellationError:
+            return (.interrupted, "lifeboat: error: interrupted")
         default:
+            // ArgumentParser's own errors: help and --version (0), usage (64 there, 2 here), the rest 1.
             let code = exitCode(for: error)
             let message = fullMessage(for: error)
-            if code == .success {
-                if !message.isEmpty { print(message) }
-                return ExitStatus.ok.rawValue
-            }
-            if !message.isEmpty { printError(message) }
-            // ArgumentParser's own usage errors exit 64; Lifeboat documents 2 for every usage error.
-            return code == .validationFailure ? ExitStatus.usage.rawValue : code.rawValue
+            if code == .success { return (.ok, message) }
+            let line = message.hasPrefix("Error: ") ? "lifeboat: error: " + message.dropFirst("Error: ".count) : message
+            if code == .validationFailure { return (.usage, line) }
+            return (.failure, line.isEmpty ? "lifeboat: error: \(error)" : line)
         }
     }
 }
 
-/// The documented exit codes (docs/exit-codes.md); scripts rely on them, so they never change meaning.
-public enum ExitStatus: Int32, Sendable {
-    case ok = 0
-    case failure = 1
-    case usage = 2
-    /// The repository holds damaged or missing objects (verify found them, or a restore hit one).
-    case damaged = 3
-    /// A backup made a partial recovery point: some stores failed (they are listed).
-    case partial = 4
-    /// A restore or drill stopped: a step's restore or its verify gate failed (named on stderr).
-    case gateFailed = 5
-    /// A drill restored everything and every gate passed, but a store missed its RPO or RTO target.
-    case targetMissed = 6
-    /// The repository's storage did not answer or kept failing through every retry: transient, nothing
-    /// known to be damaged; try again.
-    case unavailable = 7
-    /// No repository at the location given.
-    case noRepository = 10
-    /// Another process holds a conflicting repository lock (a prune while backing up, or the reverse).
-    case locked = 11
-    /// The passphrase (or set of key shares) does not open the repository.
-    case wrongKey = 12
-}
-
-extension ExitStatus {
-    init(_ code: RepositoryError.Code) {
-        switch code {
-        case .noRepository: self = .noRepository
-        case .locked: self = .locked
-        case .wrongPassphrase, .invalidShares: self = .wrongKey
-        case .corruptObject, .missingObject: self = .damaged
-        case .unknownSnapshot, .ambiguousSnapshot, .invalidArgument: self = .usage
-        case .unavailable: self = .unavailable
-        case .alreadyInitialized, .unsupportedVersion, .storage, .conflict: self = .failure
-        }
-    }
-}
-
-extension ExitStatus {
-    /// The status for problems found while reading many objects (verify, snapshots): damage wins,
-    /// since an object the storage failed to hand over is not known to be damaged; then unavailable
-    /// (try again); then any other storage failure. Nil when there are none.
-    init?(problems: [RepositoryError]) {
-        guard let worst = problems.first(where: \.isDamage) ?? problems.first(where: { $0.code == .unavailable }) ?? problems.first else { return nil }
-        self.init(worst.code)
-    }
+/// A command whose exit statuses differ from the documented map (PostgreSQL's restore_command).
+protocol ExitPolicy {
+    /// The status the process ends with when the command fails with `status`.
+    static func exitStatus(for status: ExitStatus) -> Int32
 }
 
 /// One problem on stderr, labelled by what it is: `damaged`, `unavailable` (transient) or `unreadable`.
@@ -150,7 +105,7 @@ func printProblem(_ problem: RepositoryError) {
 }
 
 /// A command failed for a reason the user can act on.
-struct CommandFailure: Error, CustomStringConvertible {
+struct CommandFailure: LifeboatError {
     var status: ExitStatus
     var message: String
     init(_ status: ExitStatus = .failure, _ message: String) {
@@ -158,6 +113,10 @@ struct CommandFailure: Error, CustomStringConvertible {
         self.message = message
     }
     var description: String { message }
+    var errorCode: String { "command.\(status)" }
+    var errorObject: String? { nil }
+    var errorMessage: String { message }
+    var exitStatus: ExitStatus { status }
 }
 
 func printError(_ text: String) {

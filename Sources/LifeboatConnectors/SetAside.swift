@@ -7,3 +7,14 @@ public func setAsidePath(for directory: String, at date: Date = Date()) -> Strin
     let stamp = SourceTime.format(date).replacingOccurrences(of: ":", with: "").replacingOccurrences(of: ".", with: "")
     return directory + ".lifeboat-previous-" + stamp
 }
+
+/// A data directory moved aside before a restore, and where it came from: putting it back never
+/// parses the name.
+public struct SetAsideDirectory: Sendable, Hashable {
+    public var original: String
+    public var moved: String
+    public init(original: String, moved: String) {
+        self.original = original
+        self.moved = moved
+    }
+}

@@ -1,6 +1,7 @@
 import Foundation
 import LifeboatCore
 import LifeboatRepository
+import LifeboatErrors
 
 /// `lifeboat backup`: backs up catalog stores as one recovery point.
 ///
@@ -61,17 +62,22 @@ public struct PlatformBackup: Sendable {
         let started = Date()
         var members: [RecoveryPoint.Member] = []
         for store in try backupOrder(selected) {
+            // Cancelled: no point is written (a snapshot already stored stays, as any unreferenced one).
+            try Task.checkCancellation()
             onEvent(.started(store))
             do {
                 let manifest = try await connectors[store.kind]!.backup(store, into: repository, point: pointID, tags: tags)
                 members.append(.init(store: store.name, kind: store.kind.rawValue, snapshot: manifest.id, sourceTime: manifest.sourceTime, size: manifest.size))
                 onEvent(.finished(store, manifest))
+            } catch is CancellationError {
+                throw CancellationError()
             } catch {
                 let reason = "\(error)"
                 members.append(.init(store: store.name, kind: store.kind.rawValue, error: reason))
                 onEvent(.failed(store, reason))
             }
         }
+        try Task.checkCancellation()
         let point = RecoveryPoint(id: pointID, platform: catalog.platform ?? "", started: started, finished: Date(), members: members)
         return try await repository.writeDocument(point, in: .points, id: pointID)
     }
@@ -79,7 +85,7 @@ public struct PlatformBackup: Sendable {
 
 /// A request the engine refuses, or a run it cannot start.
 public struct EngineError: Error, CustomStringConvertible, Sendable {
-    public enum Code: String, Sendable {
+    public enum Code: String, Sendable, CaseIterable {
         case unknownStore = "unknown_store"
         case unsupportedStore = "unsupported_store"
         case unknownPoint = "unknown_point"
@@ -96,4 +102,16 @@ public struct EngineError: Error, CustomStringConvertible, Sendable {
         self.message = message
     }
     public var description: String { message }
+}
+
+extension EngineError: LifeboatError {
+    public var errorCode: String { "engine.\(code.rawValue)" }
+    public var errorObject: String? { nil }
+    public var errorMessage: String { message }
+    public var exitStatus: ExitStatus {
+        switch code {
+        case .unknownStore, .unsupportedStore, .unknownPoint, .invalidArgument, .confirmation: .usage
+        case .noSnapshot, .journal: .failure
+        }
+    }
 }

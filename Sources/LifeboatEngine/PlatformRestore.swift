@@ -11,13 +11,9 @@ public struct PlatformRestore: Sendable {
         self.preparation = preparation
     }
 
-    /// Where restores go.
-    public enum Mode: Sendable {
-        /// Fresh scratch instances under this directory, one per store (drills, the demo).
-        case scratch(URL)
-        /// The catalog's own targets; `force` lets a connector overwrite a non-empty target.
-        case production(force: Bool)
-    }
+    /// Where restores go: the one destination type. `.scratch(directory)` here is the parent of one
+    /// fresh instance per store (drills, the demo); `.production(force:)` the catalog's own targets.
+    public typealias Mode = StoreRestoreRequest.Destination
 
     /// Progress of a run, for a terminal.
     public enum Event: Sendable {
@@ -72,6 +68,8 @@ public struct PlatformRestore: Sendable {
                 records.append(record(.skipped, reason: "before --from-step \(fromStep)"))
                 continue
             }
+            // Cancelled (Ctrl-C, a scheduler shutting down): no further store is touched.
+            if stopped == nil, Task.isCancelled { stopped = "the run was cancelled" }
             if let stopped {
                 records.append(record(.skipped, reason: "not run: \(stopped)"))
                 continue

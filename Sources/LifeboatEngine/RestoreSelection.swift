@@ -124,7 +124,7 @@ public struct RestorePreparation: Sendable {
                 entry.problem = "Lifeboat has no connector for \(store.kind.rawValue) stores; restore \(store.name) by hand"
                 continue
             }
-            let ofStore = listing.filter { $0.store == store.name && $0.kind == store.kind.rawValue }.sorted { $0.sourceTime > $1.sourceTime }
+            let ofStore = listing.filter { $0.store == store.name && $0.storeKind == store.kind }.sorted { $0.sourceTime > $1.sourceTime }
             let latest = try await connector.latestInstant(store, in: repository)
             // The dependencies' restored data bounds this store's (the consistency rule).
             let bound = step.dependsOn.compactMap { dependency in dataTimes[dependency].map { (dependency, $0) } }.min { $0.1 < $1.1 }

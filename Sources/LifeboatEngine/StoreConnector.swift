@@ -20,6 +20,13 @@ public protocol StoreConnector: Sendable {
     /// Never throws: a server that cannot be asked is reported in the answer.
     func archiverHealth(_ store: Store) async -> PlatformStatus.ArchiverHealth?
 
+    /// How the live store differs from the coverage the catalog describes (WAL archiving switched
+    /// off or pointed elsewhere, members that are not the catalog's, an unhealthy raft cluster):
+    /// one sentence per problem, empty when it matches; nil when not checked (this kind, a catalog
+    /// that promises nothing to check, or a server that cannot be asked: the RPO and the archiver's
+    /// health already say that). Never throws.
+    func coverage(_ store: Store) async -> [String]?
+
     /// Every reason the restore would refuse, checked against the real target without changing
     /// anything (a running server, a non-empty directory, an unreachable target, wrong keys): the
     /// dry run's preflight. Empty when nothing stands in the way.
@@ -36,6 +43,7 @@ public protocol StoreConnector: Sendable {
 extension StoreConnector {
     public func latestInstant(_ store: Store, in repository: Repository) async throws -> Date? { nil }
     public func archiverHealth(_ store: Store) async -> PlatformStatus.ArchiverHealth? { nil }
+    public func coverage(_ store: Store) async -> [String]? { nil }
     public func preflight(_ request: StoreRestoreRequest) async -> [String] { [] }
 }
 
@@ -78,6 +86,10 @@ public struct StoreRestoreRequest: Sendable {
 }
 
 extension SnapshotManifest {
+    /// The store kind the snapshot belongs to (nil for an artefact of `lifeboat put`). On disk
+    /// `kind` stays a string (docs/repository-format.md §8); code compares `StoreKind`s.
+    public var storeKind: StoreKind? { StoreKind(rawValue: kind) }
+
     /// The wall-clock time the snapshot's data reflects: the connector's `source_time` fact, else
     /// the time the backup started.
     public var sourceTime: Date {

@@ -119,8 +119,8 @@ extension Repository {
     /// The locks currently held (stale ones excluded), by id.
     public func activeLocks() async throws(RepositoryError) -> [String: RepositoryLock] {
         var active: [String: RepositoryLock] = [:]
-        for info in try await Self.list(backend, "locks/") {
-            let id = String(info.name.dropFirst("locks/".count))
+        for info in try await Self.list(backend, ObjectPath.locks) {
+            let id = String(info.name.dropFirst(ObjectPath.locks.count))
             // A lock that cannot be read (being replaced, or damaged) counts as a shared lock while it is
             // recent: it may hold off prune, never a backup.
             guard let sealed = try? await backend.load(info.name),
@@ -142,7 +142,7 @@ extension Repository {
     func removeStaleLocks() async throws(RepositoryError) -> Int {
         let active = try await activeLocks()
         var removed = 0
-        for info in try await Self.list(backend, "locks/") where active[String(info.name.dropFirst("locks/".count))] == nil {
+        for info in try await Self.list(backend, ObjectPath.locks) where active[String(info.name.dropFirst(ObjectPath.locks.count))] == nil {
             do { try await backend.delete(info.name) } catch { throw RepositoryError(error) }
             removed += 1
         }
@@ -170,7 +170,7 @@ extension Repository {
         }
     }
 
-    static func lockPath(_ id: String) -> String { "locks/\(id)" }
+    static func lockPath(_ id: String) -> String { ObjectPath.lock(id) }
 }
 
 /// Moves a value the compiler cannot prove `Sendable` into a child task that the caller awaits

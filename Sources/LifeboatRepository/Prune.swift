@@ -13,6 +13,9 @@ public struct PruneReport: Sendable {
     public var chunksInGrace = 0
     /// Lock objects left by processes that died or stopped refreshing them.
     public var removedStaleLocks = 0
+    /// Index objects before, and after the rewrite (a dry run rewrites nothing: 0).
+    public var indexObjectsBefore = 0
+    public var indexObjectsAfter = 0
 }
 
 extension Repository {
@@ -59,20 +62,36 @@ extension Repository {
                 do { try await backend.delete(ObjectPath.snapshot(manifest.id)) } catch { throw RepositoryError(error) }
             }
         }
-        let referenced = Set(keptManifests.flatMap { $0.chunks.map(\.id) })
+        let referenced = Set(keptManifests.flatMap { $0.allChunks.map(\.id) })
         let cutoff = Date().addingTimeInterval(-grace)
-        for info in try await Self.list(backend, "data/") {
+        // The index objects are listed before `data/`: every object listed here was written after
+        // its chunks, so each chunk it names is in the listing below (nothing deletes under our lock).
+        let oldIndex = try await Self.list(backend, ObjectPath.index).map { String($0.name.dropFirst(ObjectPath.index.count)) }
+        var doomed: [ObjectInfo] = []
+        var remaining: [String] = []
+        for info in try await listChunkObjects() {
             let id = String(info.name.split(separator: "/").last!)
-            guard !referenced.contains(id) else { continue }
-            guard info.modified < cutoff else {
-                report.chunksInGrace += 1
+            // Unreferenced chunks younger than the grace period may be a running backup's: kept, and
+            // kept in the index, so the next backup of that data reuses them.
+            guard !referenced.contains(id), info.modified < cutoff else {
+                if !referenced.contains(id) { report.chunksInGrace += 1 }
+                remaining.append(id)
                 continue
             }
-            if !dryRun {
-                do { try await backend.delete(info.name) } catch { throw RepositoryError(error) }
-            }
+            doomed.append(info)
             report.removedChunks += 1
             report.removedBytes += Int64(info.size)
+        }
+        report.indexObjectsBefore = oldIndex.count
+        if !dryRun {
+            // A chunk leaves the index before it is deleted (restic's rule too): first the new index
+            // naming what stays, then the old index objects, then the chunks. A crash between steps
+            // leaves an index naming only chunks that exist, and unindexed chunks the next prune collects.
+            let (written, _) = try await replaceIndex(with: ChunkIDSet(hexIDs: remaining), removing: oldIndex)
+            report.indexObjectsAfter = written
+            for info in doomed {
+                do { try await backend.delete(info.name) } catch { throw RepositoryError(error) }
+            }
         }
         return report
     }
@@ -113,15 +132,29 @@ extension Repository {
         replica = Repository(backend: target, config: config, keys: keys, openedWithKey: nil)
 
         // Keys before config, as `repo init` does: a target without config is not yet a repository.
-        let targetKeys = Set(try await Self.list(target, "keys/").map(\.name))
-        for key in try await Self.list(backend, "keys/") where !targetKeys.contains(key.name) {
+        let targetKeys = Set(try await Self.list(target, ObjectPath.keys).map(\.name))
+        for key in try await Self.list(backend, ObjectPath.keys) where !targetKeys.contains(key.name) {
             try await copyVerified(key.name, to: target)
             report.copiedKeys += 1
         }
         if report.createdTarget { try await copyVerified(ObjectPath.config, to: target) }
 
-        let present = Set(try await Self.list(target, "snapshots/").map(\.name))
-        var targetChunks = Set(try await Self.list(target, "data/").map(\.name))
+        let present = Set(try await Self.list(target, ObjectPath.snapshots).map(\.name))
+        // The target's chunks from its index, not a listing of its `data/`: the copy costs what it
+        // copies. The index is only a hint: a chunk it names is skipped only when the target still
+        // has the object (one stat), and one it lacks is copied (identical bytes already there are
+        // accepted by the read-back comparison).
+        var targetIndex = try await replica.loadIndex()
+        var newlyIndexed: [String] = []
+        if targetIndex.objects.isEmpty {
+            // A target without an index (new, or mirrored before the index existed): one listing
+            // stands in, and the index written below names it, as a put does.
+            let listed = try await replica.listChunkObjects().map { String($0.name.split(separator: "/").last!) }
+            targetIndex.add(ChunkIDSet(hexIDs: listed))
+            newlyIndexed = listed
+        }
+        var handled = Set<String>()
+        var toCopy: [String] = []
         for id in try await snapshotIDs() {
             let name = ObjectPath.snapshot(id)
             if present.contains(name) {
@@ -130,18 +163,25 @@ extension Repository {
             }
             // Opening the manifest and each chunk checks the source before anything is propagated.
             let manifest = try await loadManifest(id: id)
-            for chunk in manifest.chunks where !targetChunks.contains(ObjectPath.chunk(chunk.id)) {
+            for chunk in manifest.allChunks {
+                guard handled.insert(chunk.id).inserted else { continue }
+                if targetIndex.contains(chunk.id), try await Self.stat(target, ObjectPath.chunk(chunk.id)) != nil { continue }
                 _ = try await loadChunk(chunk)
                 report.copiedBytes += try await copyVerified(ObjectPath.chunk(chunk.id), to: target)
                 report.copiedChunks += 1
-                targetChunks.insert(ObjectPath.chunk(chunk.id))
+                if !targetIndex.contains(chunk.id) { newlyIndexed.append(chunk.id) }
             }
-            report.copiedBytes += try await copyVerified(name, to: target)
+            toCopy.append(id)
+        }
+        // Chunks, then the target's index, then the manifests: the order every writer keeps (§2, §16).
+        try await replica.writeIndex(ChunkIDSet(hexIDs: newlyIndexed))
+        for id in toCopy {
+            report.copiedBytes += try await copyVerified(ObjectPath.snapshot(id), to: target)
             report.copiedSnapshots.append(id)
         }
         // Recovery points and drill evidence, after the snapshots they name; each authenticated first.
-        for namespace in DocumentNamespace.allCases {
-            let prefix = "\(namespace.rawValue)/"
+        for namespace in DocumentNamespace.allCases where namespace.isMirrored {
+            let prefix = namespace.prefix
             let there = Set(try await Self.list(target, prefix).map(\.name))
             for info in try await Self.list(backend, prefix) where !there.contains(info.name) {
                 _ = try await loadDocumentPlaintext(in: namespace, id: String(info.name.dropFirst(prefix.count)))

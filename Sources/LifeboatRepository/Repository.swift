@@ -17,6 +17,8 @@ public struct Repository: Sendable {
     public var damagedKeyFiles: [RepositoryError] = []
     /// What choosing the newest snapshot or recovery point does with a damaged one (`skippingDamaged`).
     public internal(set) var damagedChoices: DamagedChoices = .refuse
+    /// Where the index cache lives (nil: no cache); `IndexCache.defaultRoot()` unless set.
+    public var cacheRoot: URL? = IndexCache.defaultRoot()
 
     /// The largest manifest accepted when decompressing (a 20 GiB snapshot's manifest is ~2 MB).
     static let maximumManifestSize = 256 << 20
@@ -60,7 +62,7 @@ public struct Repository: Sendable {
     /// key file is intact and none accepts the passphrase.
     public static func open(backend: any Backend, passphrase: String) async throws(RepositoryError) -> Repository {
         let config = try await readConfig(backend)
-        let keyFiles = try await Self.list(backend, "keys/")
+        let keyFiles = try await Self.list(backend, ObjectPath.keys)
         guard !keyFiles.isEmpty else {
             throw RepositoryError(.wrongPassphrase, object: backend.location, "the repository has no key files; recover with `lifeboat key combine`")
         }
@@ -69,7 +71,7 @@ public struct Repository: Sendable {
         var damaged: [RepositoryError] = []
         for info in keyFiles.sorted(by: { $0.modified > $1.modified }) {
             do {
-                intact.append((String(info.name.dropFirst("keys/".count)), try decodeKeyFile(try await load(backend, info.name), name: info.name)))
+                intact.append((String(info.name.dropFirst(ObjectPath.keys.count)), try decodeKeyFile(try await load(backend, info.name), name: info.name)))
             } catch where error.code == .corruptObject {
                 damaged.append(error)
             } catch where error.code == .missingObject {
@@ -150,9 +152,9 @@ public struct Repository: Sendable {
     /// The key files, newest first.
     public func listKeys() async throws(RepositoryError) -> [(id: String, file: KeyFile)] {
         var found: [(id: String, file: KeyFile)] = []
-        for info in try await Self.list(backend, "keys/") {
+        for info in try await Self.list(backend, ObjectPath.keys) {
             let file = try Self.decodeKeyFile(try await Self.load(backend, info.name), name: info.name)
-            found.append((String(info.name.dropFirst("keys/".count)), file))
+            found.append((String(info.name.dropFirst(ObjectPath.keys.count)), file))
         }
         return found.sorted { $0.file.created > $1.file.created }
     }
@@ -160,7 +162,7 @@ public struct Repository: Sendable {
     /// Removes a key file; refuses the last one and the one in use (so a typo cannot lock everyone out).
     /// Works from the key files' names, so a damaged key file can be removed too.
     public func removeKey(id prefix: String) async throws(RepositoryError) -> String {
-        let all = try await Self.list(backend, "keys/").map { String($0.name.dropFirst("keys/".count)) }
+        let all = try await Self.list(backend, ObjectPath.keys).map { String($0.name.dropFirst(ObjectPath.keys.count)) }
         let matches = all.filter { $0.hasPrefix(prefix) }
         guard matches.count == 1, let key = matches.first else {
             throw RepositoryError(.invalidArgument, object: "key \(prefix)",

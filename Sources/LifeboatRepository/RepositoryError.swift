@@ -1,9 +1,10 @@
 import Foundation
 import LifeboatStorage
+import LifeboatErrors
 
 /// A repository operation failed, with the object concerned and what the user can do.
 public struct RepositoryError: Error, Sendable, CustomStringConvertible {
-    public enum Code: String, Sendable {
+    public enum Code: String, Sendable, CaseIterable {
         /// No `config` at the location.
         case noRepository = "no_repository"
         case alreadyInitialized = "already_initialized"
@@ -34,6 +35,8 @@ public struct RepositoryError: Error, Sendable, CustomStringConvertible {
     /// The object or thing concerned (`data/3f/3fa1…`, `snapshot 9c2e…`), when there is one.
     public var object: String?
     public var message: String
+    /// The storage failure this one classifies, kept (its own code survives the boundary).
+    public var underlying: BackendError?
 
     public init(_ code: Code, object: String? = nil, _ message: String) {
         self.code = code
@@ -49,9 +52,10 @@ public struct RepositoryError: Error, Sendable, CustomStringConvertible {
         case .unreachable, .unavailable:
             self.init(.unavailable, object: error.object,
                       "\(error.detail) — the repository's storage is unavailable; this is transient and says nothing about damage: try again")
-        case .permissionDenied, .alreadyExists, .invalidName, .io:
+        case .permissionDenied, .alreadyExists, .invalidName, .encryptionNotApplied, .io:
             self.init(.storage, object: error.object, error.detail)
         }
+        underlying = error
     }
 
     /// What a decoding failure says, naming the field by its JSON path (`chunker.min_size`), so a
@@ -90,5 +94,36 @@ public struct RepositoryError: Error, Sendable, CustomStringConvertible {
 
     public var description: String {
         object.map { "\($0): \(message)" } ?? message
+    }
+}
+
+extension RepositoryError: LifeboatError {
+    public var errorCode: String { "repository.\(code.rawValue)" }
+    public var errorObject: String? { object }
+    public var errorMessage: String { message }
+    public var underlyingError: (any Error)? { underlying }
+    public var exitStatus: ExitStatus { ExitStatus(code) }
+}
+
+extension ExitStatus {
+    /// The status of a repository failure.
+    public init(_ code: RepositoryError.Code) {
+        switch code {
+        case .noRepository: self = .noRepository
+        case .locked: self = .locked
+        case .wrongPassphrase, .invalidShares: self = .wrongKey
+        case .corruptObject, .missingObject: self = .damaged
+        case .unknownSnapshot, .ambiguousSnapshot, .invalidArgument: self = .usage
+        case .unavailable: self = .unavailable
+        case .alreadyInitialized, .unsupportedVersion, .storage, .conflict: self = .failure
+        }
+    }
+
+    /// The status for problems found while reading many objects (verify, snapshots): damage wins,
+    /// since an object the storage failed to hand over is not known to be damaged; then unavailable
+    /// (try again); then any other storage failure. Nil when there are none.
+    public init?(problems: [RepositoryError]) {
+        guard let worst = problems.first(where: \.isDamage) ?? problems.first(where: { $0.code == .unavailable }) ?? problems.first else { return nil }
+        self.init(worst.code)
     }
 }

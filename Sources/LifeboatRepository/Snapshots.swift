@@ -77,46 +77,10 @@ extension Repository {
         finish: (() async throws -> [String: String])?, read: () async throws -> Data?
     ) async throws(RepositoryError) -> SnapshotManifest {
         let started = RepositoryTime.now()
-        let known = Set(try await Self.list(backend, "data/").map { String($0.name.split(separator: "/").last!) })
-        var chunker = Chunker(parameters: config.chunker, gear: keys.gearTable)
-        var digest = SHA256()
-        var total: Int64 = 0
-        var references: [SnapshotManifest.ChunkReference?] = []
+        let known = try await knownChunks()
+        let stream: StoredItem
         do {
-            try await withThrowingTaskGroup(of: (Int, SnapshotManifest.ChunkReference).self) { group in
-                var inFlight = 0
-                func submit(_ chunk: [UInt8]) async throws {
-                    if inFlight >= parallelism, let (index, reference) = try await group.next() {
-                        references[index] = reference
-                        inFlight -= 1
-                    }
-                    let index = references.count
-                    references.append(nil)
-                    group.addTask { (index, try await self.storeChunk(chunk, known: known)) }
-                    inFlight += 1
-                }
-                // nil or an empty block ends the input: a reader that keeps returning nothing must not spin.
-                while let block = try await read(), !block.isEmpty {
-                    // Hash on another core while this one chunks: the whole-artefact SHA-256 stays off the read path.
-                    let hashing = Task { [digest] in
-                        var running = digest
-                        running.update(data: block)
-                        return running
-                    }
-                    total += Int64(block.count)
-                    progress?(total)
-                    chunker.append(block)
-                    do {
-                        while let chunk = chunker.nextChunk() { try await submit(chunk) }
-                    } catch {
-                        hashing.cancel()
-                        throw error
-                    }
-                    digest = await hashing.value
-                }
-                while let chunk = chunker.finish() { try await submit(chunk) }
-                for try await (index, reference) in group { references[index] = reference }
-            }
+            stream = try await storeStream(known: known.all, parallelism: parallelism, progress: progress, read: read)
         } catch let error as RepositoryError {
             throw error
         } catch {
@@ -132,22 +96,89 @@ extension Repository {
                 throw RepositoryError(.storage, object: description.store, "the input was refused: \(error)")
             }
         }
+        // Index after the chunks (all durable now) and before the manifest: an index names only
+        // chunks that exist, and a snapshot's chunks are indexed by the time it exists. Chunks the
+        // index lacked — written now, or found by a create that collided — are added.
+        try await writeIndex(known.toIndex(stream.chunks))
         let manifest = SnapshotManifest(
             version: 1, id: randomID(), store: description.store, kind: description.kind, tags: description.tags,
             hostname: ProcessInfo.processInfo.hostName, started: started, finished: RepositoryTime.now(), source: source,
-            size: total, sha256: Data(digest.finalize()).hexString, chunks: references.map { $0! }, point: description.point)
+            size: stream.size, sha256: stream.sha256, chunks: stream.chunks, point: description.point)
         try await writeManifest(manifest)
         return manifest
     }
 
+    /// What exists, from the index rather than a listing of `data/`: a put's cost follows its
+    /// input, not the repository. With no intact index object at all (a new repository, one written
+    /// before the index, or every index object damaged) one listing of `data/` stands in, and this
+    /// put's index object names all of it, so the next put needs no listing.
+    func knownChunks() async throws(RepositoryError) -> KnownChunks {
+        let index = try await loadIndex()
+        var listed = ChunkIDSet.empty
+        if index.objects.isEmpty {
+            listed = ChunkIDSet(hexIDs: try await listChunkObjects().map { $0.name.split(separator: "/").last! })
+        }
+        var all = index
+        all.add(listed)
+        return KnownChunks(index: index, listed: listed, all: all)
+    }
+
+    /// Chunks, seals and stores the bytes `read` yields (nil or empty at the end), up to
+    /// `parallelism` chunks in flight; returns the chunk list with the plaintext's size and SHA-256.
+    func storeStream(
+        known: ChunkIndex, parallelism: Int, progress: (@Sendable (Int64) -> Void)?, read: () async throws -> Data?
+    ) async throws -> StoredItem {
+        var chunker = Chunker(parameters: config.chunker, gear: keys.gearTable)
+        var digest = SHA256()
+        var total: Int64 = 0
+        var references: [SnapshotManifest.ChunkReference?] = []
+        try await withThrowingTaskGroup(of: (Int, SnapshotManifest.ChunkReference).self) { group in
+            var inFlight = 0
+            func submit(_ chunk: [UInt8]) async throws {
+                if inFlight >= parallelism, let (index, reference) = try await group.next() {
+                    references[index] = reference
+                    inFlight -= 1
+                }
+                let index = references.count
+                references.append(nil)
+                group.addTask { (index, try await self.storeChunk(chunk, known: known)) }
+                inFlight += 1
+            }
+            // nil or an empty block ends the input: a reader that keeps returning nothing must not spin.
+            while let block = try await read(), !block.isEmpty {
+                // Hash on another core while this one chunks: the whole-artefact SHA-256 stays off the read path.
+                let hashing = Task { [digest] in
+                    var running = digest
+                    running.update(data: block)
+                    return running
+                }
+                total += Int64(block.count)
+                progress?(total)
+                chunker.append(block)
+                do {
+                    while let chunk = chunker.nextChunk() { try await submit(chunk) }
+                } catch {
+                    hashing.cancel()
+                    throw error
+                }
+                digest = await hashing.value
+            }
+            while let chunk = chunker.finish() { try await submit(chunk) }
+            for try await (index, reference) in group { references[index] = reference }
+        }
+        return StoredItem(chunks: references.map { $0! }, size: total, sha256: Data(digest.finalize()).hexString)
+    }
+
     /// Seals and uploads one chunk unless the repository holds an intact copy already; returns its reference.
+    /// `known` is the index: a hint of what exists, never trusted (a chunk it names may be gone or
+    /// damaged, and one it lacks may exist).
     ///
     /// A chunk is reused only after it is read back and checked like a restore would (authenticated,
     /// decompressed, re-hashed to its id): a chunk a killed `put` left behind, or one that rotted at
     /// rest, must not become part of a snapshot reported as stored. One proven damaged (or gone since
     /// the listing) is replaced with a fresh sealing of the same plaintext: ids are keyed hashes of the
     /// plaintext, so any correct object under the id is interchangeable with any other.
-    func storeChunk(_ plaintext: [UInt8], known: Set<String>) async throws(RepositoryError) -> SnapshotManifest.ChunkReference {
+    func storeChunk(_ plaintext: [UInt8], known: ChunkIndex) async throws(RepositoryError) -> SnapshotManifest.ChunkReference {
         let id = keys.chunkID(for: plaintext)
         let reference = SnapshotManifest.ChunkReference(id: id, size: plaintext.count)
         if known.contains(id), try await storedChunkIsIntact(reference) { return reference }
@@ -165,7 +196,8 @@ extension Repository {
             do {
                 try await backend.create(ObjectPath.chunk(id), data: sealed)
             } catch {
-                // Another backup stored the same content since the listing: reuse it on the same terms.
+                // Stored already though the index did not say so (another backup since the index was
+                // read, a crashed one, a writer without the index): reuse it on the same terms.
                 guard error.code == .alreadyExists else { throw error }
                 if try await storedChunkIsIntact(reference) { return reference }
                 try await backend.replace(ObjectPath.chunk(id), data: sealed)
@@ -261,19 +293,28 @@ extension Repository {
 
     /// Every snapshot id (cheap: names only).
     public func snapshotIDs() async throws(RepositoryError) -> [String] {
-        try await Self.list(backend, "snapshots/").map { String($0.name.dropFirst("snapshots/".count)) }
+        try await Self.list(backend, ObjectPath.snapshots).map { String($0.name.dropFirst(ObjectPath.snapshots.count)) }
     }
 
     /// Every readable snapshot, oldest first; damaged manifests are reported, not fatal. To choose
     /// one (the newest, the newest before a time), use `snapshotsToChooseFrom`.
     public func snapshots() async throws(RepositoryError) -> SnapshotListing {
         var listing = SnapshotListing(manifests: [], unreadable: [])
+        var vanished: [String: RepositoryError] = [:]
         for id in try await snapshotIDs() {
             do {
                 listing.manifests.append(try await loadManifest(id: id))
+            } catch where error.code == .missingObject {
+                vanished[id] = error
             } catch {
                 listing.unreadable.append(error)
             }
+        }
+        if !vanished.isEmpty {
+            // Listed, then gone: a prune deleted it meanwhile (the scheduler prunes while people
+            // list) — not damage. One still listed but missing when read is reported.
+            let listed = Set(try await snapshotIDs())
+            listing.unreadable += vanished.filter { listed.contains($0.key) }.sorted { $0.key < $1.key }.map(\.value)
         }
         listing.manifests.sort { ($0.finished, $0.id) < ($1.finished, $1.id) }
         return listing
@@ -308,6 +349,18 @@ extension Repository {
         _ manifest: SnapshotManifest, parallelism: Int = Repository.defaultParallelism,
         progress: (@Sendable (Int64) -> Void)? = nil, write: (Data) async throws -> Void
     ) async throws(RepositoryError) {
+        try await restore(StoredItem(chunks: manifest.chunks, size: manifest.size, sha256: manifest.sha256),
+                          object: ObjectPath.snapshot(manifest.id), what: "snapshot \(manifest.id)",
+                          parallelism: parallelism, progress: progress, write: write)
+    }
+
+    /// Streams one stored item's bytes (a whole snapshot's stream, or one object or file of a
+    /// many-item snapshot) to `write`, each chunk verified before it is written; the whole is
+    /// checked against the item's size and SHA-256 at the end. `object` names it in errors.
+    public func restore(
+        _ item: StoredItem, object: String, what: String, parallelism: Int = Repository.defaultParallelism,
+        progress: (@Sendable (Int64) -> Void)? = nil, write: (Data) async throws -> Void
+    ) async throws(RepositoryError) {
         var digest = SHA256()
         var total: Int64 = 0
         do {
@@ -315,11 +368,11 @@ extension Repository {
                 var next = 0
                 var submitted = 0
                 var ready: [Int: Data] = [:]
-                while next < manifest.chunks.count {
+                while next < item.chunks.count {
                     // Keep up to `parallelism` chunks loading ahead of the one to write next.
-                    while submitted < manifest.chunks.count, submitted < next + parallelism {
+                    while submitted < item.chunks.count, submitted < next + parallelism {
                         let index = submitted
-                        let reference = manifest.chunks[index]
+                        let reference = item.chunks[index]
                         group.addTask { (index, try await self.loadChunk(reference)) }
                         submitted += 1
                     }
@@ -346,11 +399,11 @@ extension Repository {
         } catch let error as RepositoryError {
             throw error
         } catch {
-            throw RepositoryError(.storage, object: "snapshot \(manifest.id)", "writing the output failed: \(error)")
+            throw RepositoryError(.storage, object: what, "writing the output failed: \(error)")
         }
-        guard total == manifest.size, Data(digest.finalize()).hexString == manifest.sha256 else {
-            throw RepositoryError(.corruptObject, object: ObjectPath.snapshot(manifest.id),
-                                  "the restored bytes do not match the manifest's size and SHA-256")
+        guard total == item.size, Data(digest.finalize()).hexString == item.sha256 else {
+            throw RepositoryError(.corruptObject, object: object,
+                                  "the restored bytes do not match the recorded size and SHA-256")
         }
     }
 
@@ -362,5 +415,22 @@ extension Repository {
         case .authenticationFailed: "authentication failed: altered, truncated or not this repository's"
         case .decompressionFailed(let reason): "cannot decompress: \(reason)"
         }
+    }
+}
+
+/// What a backup knows exists before it stores anything: the index as loaded, the listing of
+/// `data/` that stands in when there is no index, and both together (the dedup hint).
+struct KnownChunks: Sendable {
+    let index: ChunkIndex
+    let listed: ChunkIDSet
+    let all: ChunkIndex
+
+    func contains(_ id: String) -> Bool { all.contains(id) }
+
+    /// What the backup's index object names, written after its chunks and before its manifest:
+    /// the chunks the index lacked (written now, or found by a create that collided), and the
+    /// listing that stood in for a missing index.
+    func toIndex(_ chunks: [SnapshotManifest.ChunkReference]) -> ChunkIDSet {
+        ChunkIDSet.union([ChunkIDSet(hexIDs: chunks.map(\.id).filter { !index.contains($0) }), listed])
     }
 }

@@ -28,7 +28,7 @@ extension Repository {
     /// The largest WAL file accepted when opening (PostgreSQL's largest `wal_segment_size`, 1 GiB).
     static let maximumWALFileSize = 1 << 30
 
-    static func walPath(store: String, name: String) -> String { "wal/\(store)/\(name)" }
+    static func walPath(store: String, name: String) -> String { ObjectPath.wal(store: store, name: name) }
 
     /// Checks that `name` is a file name PostgreSQL archives: a segment (24 hex digits, optionally
     /// `.partial`), a timeline history (`8 hex.history`) or a backup history file (`24 hex.8 hex.backup`).
@@ -111,7 +111,7 @@ extension Repository {
     /// Every archived WAL file of `store`, sorted by name (which for one timeline is LSN order).
     public func listWAL(store: String) async throws(RepositoryError) -> [WALObject] {
         try Self.validateWALStore(store)
-        let prefix = "wal/\(store)/"
+        let prefix = ObjectPath.wal(store: store)
         return try await Self.list(backend, prefix).compactMap { info -> WALObject? in
             let name = String(info.name.dropFirst(prefix.count))
             guard (try? Self.validateWALName(name)) != nil else { return nil }
@@ -129,7 +129,7 @@ extension Repository {
 
     /// The stores that have archived WAL.
     public func walStores() async throws(RepositoryError) -> [String] {
-        let names = try await Self.list(backend, "wal/").compactMap { info -> String? in
+        let names = try await Self.list(backend, ObjectPath.wal).compactMap { info -> String? in
             let parts = info.name.split(separator: "/")
             return parts.count == 3 ? String(parts[1]) : nil
         }

@@ -10,12 +10,19 @@ public struct PlatformDocuments: Sendable {
     public var restorePlan: RestorePlanDocument
     /// Reads the platform's backup status; nil when no repository is configured.
     public var status: (@Sendable () async throws -> PlatformStatus)?
+    /// The scheduler's jobs as JSON (last and next run of each); nil when `serve` schedules nothing.
+    public var jobs: (@Sendable () async throws -> Data)?
+    /// More Prometheus exposition text for `/metrics` (the scheduler's registry), appended to the status.
+    public var extraMetrics: (@Sendable () -> String)?
 
-    public init(catalog: Catalog, status: (@Sendable () async throws -> PlatformStatus)? = nil) throws(PlanError) {
+    public init(catalog: Catalog, status: (@Sendable () async throws -> PlatformStatus)? = nil,
+                jobs: (@Sendable () async throws -> Data)? = nil, extraMetrics: (@Sendable () -> String)? = nil) throws(PlanError) {
         let plan = try RestorePlan(catalog: catalog)
         self.catalog = CatalogDocument(catalog: catalog, plan: plan)
         self.restorePlan = RestorePlanDocument(plan: plan)
         self.status = status
+        self.jobs = jobs
+        self.extraMetrics = extraMetrics
     }
 }
 
@@ -70,8 +77,22 @@ public func buildRouter(documents: PlatformDocuments, bearerToken: String?) thro
         let status = try await currentStatus()
         return Response(status: .ok, headers: jsonHeaders, body: .init(byteBuffer: ByteBuffer(bytes: try JSONEncoder.api.encode(status))))
     }
+    router.get("/v1/platform/backup/jobs") { _, _ in
+        guard let jobs = documents.jobs else {
+            throw Problem(.serviceUnavailable, code: "no_scheduler", title: "No scheduler",
+                          detail: "this `lifeboat serve` schedules no job (started with --no-schedule, or the catalog has no cadence)")
+        }
+        let body: Data
+        do { body = try await jobs() } catch {
+            throw Problem(.serviceUnavailable, code: "repository_unreadable", title: "Repository unreadable",
+                          detail: "the job history cannot be read: \(error)")
+        }
+        return Response(status: .ok, headers: jsonHeaders, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
     router.get("/metrics") { _, _ in
-        let text = PrometheusText.render(try await currentStatus())
+        // An unreadable repository answers 503 (LifeboatDown), never a page without the status
+        // series: the RPO alerts would then go silent instead of firing.
+        let text = PrometheusText.render(try await currentStatus()) + (documents.extraMetrics?() ?? "")
         return Response(status: .ok, headers: [.contentType: PrometheusText.contentType, .cacheControl: "no-store"], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
     return router

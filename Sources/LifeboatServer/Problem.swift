@@ -102,7 +102,7 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
 
 extension JSONEncoder {
     /// Stable output: sorted keys, no escaped slashes.
-    static var api: JSONEncoder {
+    public static var api: JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601

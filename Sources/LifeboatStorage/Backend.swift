@@ -1,4 +1,5 @@
 import Foundation
+import LifeboatErrors
 
 /// Where repository objects live: a local directory, an S3 bucket, memory (tests).
 ///
@@ -53,7 +54,7 @@ public struct ObjectInfo: Sendable, Hashable {
 
 /// A backend operation failed; `object` names what it was working on.
 public struct BackendError: Error, Sendable, CustomStringConvertible {
-    public enum Code: String, Sendable {
+    public enum Code: String, Sendable, CaseIterable {
         case notFound = "not_found"
         case alreadyExists = "already_exists"
         case permissionDenied = "permission_denied"
@@ -62,6 +63,9 @@ public struct BackendError: Error, Sendable, CustomStringConvertible {
         /// The storage answered, but kept failing through every retry (S3 5xx, 429, SlowDown): transient.
         case unavailable
         case invalidName = "invalid_name"
+        /// The storage accepted a write but did not apply the server-side encryption asked for
+        /// (Ceph RGW 16 ignores SSE-S3); the write is not reported as done.
+        case encryptionNotApplied = "encryption_not_applied"
         /// Any other failure: a bad configuration, a missing bucket, a full disk.
         case io
     }
@@ -91,5 +95,19 @@ public func validateObjectName(_ name: String) throws(BackendError) {
     guard allowed, !name.isEmpty, !name.hasPrefix("/"),
           components.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." }) else {
         throw BackendError(.invalidName, object: name, "not a valid object name")
+    }
+}
+
+extension BackendError: LifeboatError {
+    public var errorCode: String { "storage.\(code.rawValue)" }
+    public var errorObject: String? { object }
+    public var errorMessage: String { detail }
+    /// As a repository would classify it: a missing object is damage, no answer is transient.
+    public var exitStatus: ExitStatus {
+        switch code {
+        case .notFound: .damaged
+        case .unreachable, .unavailable: .unavailable
+        case .permissionDenied, .alreadyExists, .invalidName, .encryptionNotApplied, .io: .failure
+        }
     }
 }

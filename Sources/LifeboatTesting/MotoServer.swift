@@ -138,14 +138,7 @@ public final class MotoServer: Sendable {
 
     /// Without this, a moto that ignored INITIAL_NO_AUTH_ACTION_COUNT would let every test pass
     /// without checking a single signature.
-    func requireSignatureChecking() async throws {
-        var wrong = credentials
-        wrong.secretAccessKey += "-wrong"
-        let response = try await client(credentials: wrong, retry: S3RetryPolicy(maxAttempts: 1)).send(S3Request(method: "GET"))
-        guard response.status == 403 else {
-            throw ServerStartError(message: "moto accepted a request signed with a wrong secret (HTTP \(response.status)); signature checking is off")
-        }
-    }
+    func requireSignatureChecking() async throws { try await requireWrongSecretRefused(name: "moto") }
 
     /// A client for this server (path-style unless asked otherwise).
     public func client(credentials: S3Credentials? = nil, retry: S3RetryPolicy = S3RetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(50))) -> S3Client {
@@ -159,12 +152,9 @@ public final class MotoServer: Sendable {
                         compatibility: .moto)
     }
 
-    /// Creates a bucket, optionally with Object Lock (which also turns versioning on).
-    public func createBucket(_ name: String, objectLock: Bool = false) async throws {
-        let response = try await client().createBucket(name, objectLockEnabled: objectLock)
-        guard response.isSuccess else {
-            throw ServerStartError(message: "moto could not create bucket \(name): HTTP \(response.status) \(String(decoding: response.body, as: UTF8.self).prefix(300))")
-        }
+    /// Creates a bucket, optionally with Object Lock (which turns versioning on) or with versioning alone.
+    public func createBucket(_ name: String, objectLock: Bool = false, versioning: Bool = false) async throws {
+        try await createTestBucket(client(), name, objectLock: objectLock, versioning: versioning, server: "moto")
     }
 
     /// A fresh bucket name, unique within this server.
@@ -177,49 +167,11 @@ public final class MotoServer: Sendable {
 
     // MARK: one server per test process
 
-    private static let shared = SharedMoto()
+    private static let shared = SharedServer<MotoServer>(start: { try await MotoServer.start() }, stop: { $0.stop() })
 
     /// Runs `body` with the process-wide server, starting it for the first user and stopping it
     /// (by PID) when the last concurrent user is done. Suites that overlap share one moto.
     public static func withShared<T: Sendable>(_ body: (MotoServer) async throws -> T) async throws -> T {
-        let server = try await shared.acquire()
-        do {
-            let result = try await body(server)
-            await shared.release()
-            return result
-        } catch {
-            await shared.release()
-            throw error
-        }
-    }
-}
-
-private actor SharedMoto {
-    var server: MotoServer?
-    var starting: Task<MotoServer, any Error>?
-    var users = 0
-
-    func acquire() async throws -> MotoServer {
-        users += 1
-        if let server { return server }
-        let task = starting ?? Task { try await MotoServer.start() }
-        starting = task
-        do {
-            let started = try await task.value
-            server = started
-            starting = nil
-            return started
-        } catch {
-            starting = nil
-            users -= 1
-            throw error
-        }
-    }
-
-    func release() {
-        users -= 1
-        guard users == 0, let server else { return }
-        server.stop()
-        self.server = nil
+        try await shared.with(body)
     }
 }

@@ -178,7 +178,8 @@ import Testing
         let tokenFile = try Self.temporaryFile("cli-test-token\n", name: "token")
         let process = Process()
         process.executableURL = Self.binary
-        process.arguments = ["serve", "-c", "examples/local.yaml", "--port", "0", "--token-file", tokenFile.path]
+        // No passphrase here, so no repository: --no-schedule serves the catalog and plan regardless.
+        process.arguments = ["serve", "-c", "examples/local.yaml", "--port", "0", "--token-file", tokenFile.path, "--no-schedule"]
         process.currentDirectoryURL = Self.root
         let stderr = Pipe()
         process.standardError = stderr
@@ -219,6 +220,14 @@ import Testing
             #expect(process.terminationReason == .exit)
             #expect(process.terminationStatus == 0)
         }
+    }
+
+    /// Scheduling needs the repository: without one it can open, serve stops with the reason (the
+    /// service manager restarts it) instead of answering /healthz while keeping nothing.
+    @Test func serveDoesNotScheduleBlindWhenItsRepositoryCannotBeOpened() async throws {
+        let result = try await Self.run(["serve", "-c", "examples/local.yaml", "--port", "0"])
+        #expect(result.status != 0, "\(result.stderr)")
+        #expect(result.stderr.contains("the repository cannot be opened") && result.stderr.contains("--no-schedule"), "\(result.stderr)")
     }
 
     @Test func serveRefusesAnEmptyTokenFile() async throws {

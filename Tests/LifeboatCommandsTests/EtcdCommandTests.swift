@@ -44,6 +44,13 @@ import Testing
             let summary = try Self.json(snapshot.stdout)
             #expect(summary["kind"] as? String == "etcd")
             #expect((summary["source"] as? [String: String])?["key_count"] == "25")
+            // A member that still runs is refused, as in the ordered restore: nothing is written.
+            let live = try #require(source.members.first)
+            let over = directory.appendingPathComponent("over-live")
+            let refused = try await CLI.run(["restore", "etcd", "--snapshot", "latest", "--name", live.name, "--initial-advertise-peer-urls", live.peerURL,
+                                             "--data-dir", over.path], environment: env)
+            #expect(refused.status == 1 && refused.stderr.contains("etcd still answers at \(live.peerURL)"), "\(refused.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: over.path))
             return catalog
         }
 

@@ -4,6 +4,7 @@ import LifeboatStorage
 import LifeboatTesting
 import Testing
 @testable import LifeboatCommands
+import LifeboatErrors
 
 /// Failures classified as what they are, as a user sees them: storage that does not answer (7),
 /// damage (3), a damaged key file (3, or a warning when another key opens), a wrong passphrase (12).

@@ -180,6 +180,22 @@ import Testing
         #expect((try step("etcd")["preflight"] as? [String])?.contains { $0.contains("names none: set connection.members") } == true)
         #expect((try step("postgres")["consistency"] as? String)?.contains("stays in the repository, not restored") == true)
 
+        // Every choice carries its data time, its age against the store's RPO (the demo's: 1h, 1h, 15m).
+        for (store, rpo) in [("openbao", 3600.0), ("postgres", 3600.0), ("etcd", 900.0)] {
+            let chosen = try step(store)
+            #expect(chosen["dataTime"] is String && chosen["rpo"] as? Double == rpo, "\(store): \(chosen)")
+            #expect((chosen["dataAge"] as? Double).map { $0 >= 0 && $0 < Date().timeIntervalSince(before) + 1 } == true, "\(store): \(chosen)")
+        }
+        // A pin from the command line: etcd at its first snapshot, the rest by the rule.
+        let pinned = try await CLI.run(["restore", "--dry-run", "--json", "--force", "--snapshot", "etcd=\(etcd[0].prefix(8))"] + c)
+        #expect(pinned.status == 5, "preflight still refuses: \(pinned.stderr)")
+        let pinnedSteps = try #require((try JSONSerialization.jsonObject(with: pinned.stdoutData) as? [String: Any])?["steps"] as? [[String: Any]])
+        let pinnedEtcd = try #require(pinnedSteps.first { $0["store"] as? String == "etcd" })
+        #expect(pinnedEtcd["snapshot"] as? String == etcd[0] && (pinnedEtcd["reason"] as? String)?.contains("pinned with --snapshot etcd=") == true, "\(pinnedEtcd)")
+        #expect(pinnedSteps.first { $0["store"] as? String == "openbao" }?["snapshot"] as? String == openbao)
+        let unknownPin = try await CLI.run(["restore", "--dry-run", "--snapshot", "etcd"] + c)
+        #expect(unknownPin.status == 2 && unknownPin.stderr.contains("store=id"), "\(unknownPin.stderr)")
+
         // A drill of the same composition passes every gate.
         let drill = try await CLI.run(["drill", "--json"] + c)
         #expect(drill.status == 0, "\(drill.stdout)\(drill.stderr)")
@@ -191,6 +207,77 @@ import Testing
         let early = try await CLI.run(["restore", "--dry-run", "--time", SourceTime.format(before.addingTimeInterval(-60))] + c)
         #expect(early.status == 5, "\(early.stdout)\(early.stderr)")
         #expect(early.stdout.contains("WILL STOP HERE") && early.stderr.contains("step 1 (openbao)"), "\(early.stdout)\(early.stderr)")
+
+        // Issue 10, item 4, from the command line: etcd's newest manifest rots. Choosing the newest
+        // refuses (exit 3, the object named) in the dry run and in a drill, rather than taking
+        // etcd's older snapshot as its latest; --skip-damaged says what it skipped and goes on.
+        let rotten = directory.appendingPathComponent("repository/snapshots/\(etcd[2])")
+        #expect(FileManager.default.fileExists(atPath: rotten.path), "the demo catalog's repository lives under the platform directory")
+        try RepositoryCommandTests.flipByte(in: rotten)
+        let refusedPlan = try await CLI.run(["restore", "--dry-run", "--force"] + c)
+        #expect(refusedPlan.status == 3 && refusedPlan.stderr.contains("snapshots/\(etcd[2])") && refusedPlan.stderr.contains("--skip-damaged"),
+                "\(refusedPlan.stdout)\(refusedPlan.stderr)")
+        let refusedDrill = try await CLI.run(["drill"] + c)
+        #expect(refusedDrill.status == 3 && refusedDrill.stderr.contains("snapshots/\(etcd[2])"), "\(refusedDrill.stdout)\(refusedDrill.stderr)")
+        let skipping = try await CLI.run(["restore", "--dry-run", "--json", "--force", "--skip-damaged"] + c)
+        #expect(skipping.status == 5 && skipping.stderr.contains("skipped, damaged: snapshots/\(etcd[2])"), "\(skipping.stderr)")
+        let skippedSteps = try #require((try JSONSerialization.jsonObject(with: skipping.stdoutData) as? [String: Any])?["steps"] as? [[String: Any]])
+        #expect(skippedSteps.first { $0["store"] as? String == "etcd" }?["snapshot"] as? String == etcd[1], "asked to skip: the newest readable one")
         await platform.stopServers()
+    }
+
+    /// An instant between two OpenBao snapshots (issue 13): OpenBao takes the older one, PostgreSQL
+    /// is rewound to its data time although a newer PostgreSQL backup precedes the instant, etcd takes
+    /// its newest at or before it. Then the real run for an instant before every backup stops before
+    /// touching anything, and a dry run with targets that are down names each of them at once.
+    @Test(.timeLimit(.minutes(5)))
+    func anInstantBetweenTwoOpenBaoSnapshotsAndTargetsThatAreDown() async throws {
+        let (directory, platform) = try await Self.demoPlatform("instant")
+        defer { Self.sweep(directory) }
+        let c = ["-c", platform.catalogURL.path]
+        #expect(try await CLI.run(["repo", "init"] + c).status == 0)
+        func backup(_ store: String) async throws -> String {
+            let result = try await CLI.run(["backup", store, "--json"] + c)
+            #expect(result.status == 0, "\(result.stderr)")
+            return try #require(try Self.decode(RecoveryPoint.self, result).member(store)?.snapshot)
+        }
+        let before = Date().addingTimeInterval(-1)
+        let postgres1 = try await backup("postgres")
+        let openbao1 = try await backup("openbao")
+        let postgres2 = try await backup("postgres")  // newer than openbao1's data
+        let etcd1 = try await backup("etcd")
+        try await Task.sleep(for: .seconds(1.1))
+        let instant = SourceTime.format(Date())
+        try await Task.sleep(for: .seconds(1.1))
+        _ = try await backup("openbao")
+        _ = try await backup("postgres")
+        _ = try await backup("etcd")
+
+        let dryRun = try await CLI.run(["restore", "--dry-run", "--json", "--force", "--time", instant] + c)
+        #expect(dryRun.status == 5 && dryRun.stderr.contains("preflight"), "the servers run: \(dryRun.stderr)")
+        let plan = try #require(try JSONSerialization.jsonObject(with: dryRun.stdoutData) as? [String: Any])
+        #expect(plan["confirmation"] as? String == "restore lifeboat-demo \(instant)")
+        let steps = try #require(plan["steps"] as? [[String: Any]])
+        func step(_ store: String) throws -> [String: Any] { try #require(steps.first { $0["store"] as? String == store }) }
+        let openbaoStep = try step("openbao")
+        #expect(openbaoStep["snapshot"] as? String == openbao1, "the older OpenBao snapshot: \(openbaoStep)")
+        #expect(try step("etcd")["snapshot"] as? String == etcd1)
+        let postgres = try step("postgres")
+        #expect(postgres["snapshot"] as? String == postgres1 && postgres["snapshot"] as? String != postgres2, "\(postgres)")
+        #expect((postgres["reason"] as? String)?.contains("rewound because of openbao") == true, "\(postgres)")
+
+        // Nothing restorable before every backup: the real run stops at step 1, nothing touched.
+        let early = SourceTime.format(before.addingTimeInterval(-60))
+        let stopped = try await CLI.run(["restore", "--time", early, "--force", "--confirm", "restore lifeboat-demo \(early)"] + c)
+        #expect(stopped.status == 5 && stopped.stderr.contains("step 1 (openbao)"), "\(stopped.stdout)\(stopped.stderr)")
+        let openbao = try #require(platform.openbao)
+        #expect(try await openbao.client.sealStatus().sealed == false, "OpenBao untouched")
+
+        // Targets that are down: the preflight names every one it cannot check, in one run.
+        await platform.stopServers()
+        let down = try await CLI.run(["restore", "--dry-run", "--time", instant] + c)
+        #expect(down.status == 5, "\(down.stdout)\(down.stderr)")
+        #expect(down.stderr.contains("step 1 (openbao)") && down.stderr.contains("step 2 (postgres)"), "\(down.stderr)")
+        #expect(down.stdout.components(separatedBy: "PREFLIGHT: ").count - 1 >= 2, "\(down.stdout)")
     }
 }

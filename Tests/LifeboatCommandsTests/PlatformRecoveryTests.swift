@@ -6,6 +6,7 @@ import LifeboatRepository
 import LifeboatTesting
 import Testing
 @testable import LifeboatCommands
+import LifeboatPlatform
 
 /// The demo's story against real servers: PostgreSQL 15, OpenBao (raft, Shamir 5/3) and etcd on
 /// loopback, backed up as one recovery point, destroyed, and restored in plan order with gates.
@@ -193,10 +194,8 @@ import Testing
             verify: [{sql: "SELECT count(*) FROM tenants WHERE name = 'acme'", expect: "1"}]
             connection: {host: 127.0.0.1, port: \(postgres.port), user: postgres, password: file:pgpassword}
         """.write(to: catalog, atomically: true, encoding: .utf8)
-        let loaded = try CatalogLoader.load(contentsOf: catalog.path).catalog
-        let context = PlatformContext(catalog: loaded, directory: shared.directory, repository: shared.repository,
-                                      connectors: PlatformConnectors.all(catalogDirectory: shared.directory, repositoryArguments: ["--catalog", catalog.path],
-                                                                                         executable: CommandLineTests.binary.path))
+        let context = PlatformContext(resolver: try StoreResolver.load(path: catalog.path).resolver, repository: shared.repository,
+                                      repositoryArguments: ["--catalog", catalog.path], executable: CommandLineTests.binary.path)
         let psql = try Psql(postgres.endpoint)
         _ = try await psql.output("CREATE TABLE tenants (name text PRIMARY KEY, secret_path text NOT NULL)")
         func add(_ tenant: String) async throws {
@@ -205,11 +204,11 @@ import Testing
         }
 
         try await add("acme")
-        let first = try await PlatformBackup(catalog: loaded, repository: shared.repository, connectors: context.connectors).run()
+        let first = try await PlatformBackup(catalog: context.catalog, repository: shared.repository, connectors: context.connectors).run()
         #expect(first.isComplete, "\(first.members.compactMap(\.error))")
         try await Task.sleep(for: .milliseconds(500))
         try await add("globex")   // after the first OpenBao snapshot: must not survive the rewind
-        let second = try await PlatformBackup(catalog: loaded, repository: shared.repository, connectors: context.connectors).run()
+        let second = try await PlatformBackup(catalog: context.catalog, repository: shared.repository, connectors: context.connectors).run()
         #expect(second.isComplete, "\(second.members.compactMap(\.error))")
         _ = try await psql.output("INSERT INTO tenants VALUES ('later', 'none')")
         try await PostgresPITRTests.switchAndAwaitArchive(psql)

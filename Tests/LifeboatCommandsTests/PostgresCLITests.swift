@@ -1,5 +1,6 @@
 import Foundation
 @testable import LifeboatCommands
+import LifeboatPlatform
 import LifeboatCore
 import LifeboatEngine
 @testable import LifeboatRepository
@@ -144,6 +145,10 @@ import Testing
         // The server still runs: refused before anything is touched.
         let running = try await CommandLineTests.run(["restore", "--point", pointID, "--force", "--confirm", phrase] + c)
         #expect(running.status == 5 && running.stderr.contains("still runs on \(data.path) (its postmaster.pid names a live process)"), "\(running.stderr)")
+        // The single-store command runs the same procedure: the same guards refuse it (exit 1), untouched.
+        let single = try await CommandLineTests.run(["restore", "postgres", "--store", "app-db", "--data-dir", data.path, "--target", "latest", "--force"] + c)
+        #expect(single.status == 1 && single.stderr.contains("still runs on \(data.path) (its postmaster.pid names a live process)")
+                && single.stderr.contains("PostgreSQL still answers at 127.0.0.1:\(source.port)"), "\(single.stderr)")
         #expect(try await psql.value("SELECT count(*) FROM events") == "60")
 
         await source.stop()
@@ -159,7 +164,7 @@ import Testing
         let loaded = try CatalogLoader.load(contentsOf: catalog.path).catalog
         let store = try #require(loaded.stores.first { $0.name == "app-db" })
         let base = try #require(try await shared.repository.snapshots().manifests.first { $0.store == "app-db" })
-        let broken = PostgresStoreConnector(catalogDirectory: shared.directory, repositoryArguments: ["--catalog", catalog.path],
+        let broken = PostgresStoreConnector(resolver: try StoreResolver.load(path: catalog.path).resolver, repositoryArguments: ["--catalog", catalog.path],
                                             executable: "/nonexistent/lifeboat")
         await #expect(throws: (any Error).self) {
             _ = try await broken.restore(StoreRestoreRequest(store: store, snapshot: base, targetTime: nil, repository: shared.repository,

@@ -1,4 +1,6 @@
 import Foundation
+import LifeboatCore
+import LifeboatServer
 import Testing
 
 /// `repo init`, `put`, `get`, `snapshots`, `verify`, `key …` as a user runs them, exit codes included.
@@ -187,6 +189,46 @@ import Testing
         #expect(try await CLI.run(["verify", "--read-data-subset", "150%"], environment: env).status == 2)
     }
 
+    /// Issue 16: the index from the command line. A put fills `LIFEBOAT_CACHE_DIR`; a damaged index
+    /// object makes verify exit 3 naming it, a put still stores and restores, and `repo index
+    /// rebuild` replaces it so verify passes again.
+    @Test func aDamagedIndexIsReportedAndRebuilt() async throws {
+        let (directory, repository, initial) = try await Self.initializedRepository()
+        let cache = directory.appendingPathComponent("cache")
+        var env = initial
+        env["LIFEBOAT_CACHE_DIR"] = cache.path
+        let input = try Self.randomFile(2_000_000, in: directory)
+        #expect(try await CLI.run(["put", "dump", input.path], environment: env).status == 0)
+        let indexDirectory = repository.appendingPathComponent("index")
+        let objects = try FileManager.default.contentsOfDirectory(atPath: indexDirectory.path).filter { !$0.hasPrefix(".") }
+        try #require(objects.count == 1)
+        let cached = FileManager.default.enumerator(atPath: cache.path)?.compactMap { $0 as? String } ?? []
+        #expect(cached.contains { $0.hasSuffix("index/\(objects[0])") }, "the put cached its index object: \(cached)")
+
+        try Self.flipByte(in: indexDirectory.appendingPathComponent(objects[0]))
+        let verify = try await CLI.run(["verify"], environment: env)
+        #expect(verify.status == 3)
+        #expect(verify.stderr.contains("index/\(objects[0])") && verify.stderr.contains("repo index rebuild"), "\(verify.stderr)")
+
+        let second = try Self.randomFile(500_000, in: directory, name: "second.bin")
+        let id = try await CLI.run(["put", "dump", second.path], environment: env).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let output = directory.appendingPathComponent("out.bin")
+        #expect(try await CLI.run(["get", id, output.path], environment: env).status == 0)
+        #expect(try Data(contentsOf: output) == Data(contentsOf: second))
+
+        let rebuild = try await CLI.run(["repo", "index", "rebuild", "--json"], environment: env)
+        #expect(rebuild.status == 0, "\(rebuild.stderr)")
+        let report = try JSONSerialization.jsonObject(with: rebuild.stdoutData) as? [String: Int]
+        let chunks = FileManager.default.enumerator(atPath: repository.appendingPathComponent("data").path)!.compactMap { $0 as? String }.filter { $0.count > 60 }
+        #expect(report?["chunks"] == chunks.count)
+        #expect(report?["objects_written"] == 1)
+        let healthy = try await CLI.run(["verify", "--json"], environment: env)
+        #expect(healthy.status == 0, "\(healthy.stdout)")
+        let summary = try JSONSerialization.jsonObject(with: healthy.stdoutData) as? [String: Any]
+        #expect(summary?["index_objects"] as? Int == 1)
+        #expect(summary?["unindexed_chunks"] as? Int == 0)
+    }
+
     @Test func killedPutLeavesARepositoryThatVerifies() async throws {
         let (directory, repository, env) = try await Self.initializedRepository()
         let kept = try Self.randomFile(1_000_000, in: directory, name: "kept.bin")
@@ -236,6 +278,40 @@ import Testing
         #expect(try skipping.stdoutData == Data(contentsOf: older), "asked to skip: the newest readable snapshot")
         #expect(skipping.stderr.contains("skipped, damaged: snapshots/\(id)"))
         #expect(try await CLI.run(["snapshots"], environment: env).status == 3)
+    }
+
+    /// `status` reads every manifest to find each store's last backup: a damaged newest one must not
+    /// make an older backup pass for the latest (exit 3, the object named; JSON and metrics say so too).
+    @Test func statusNamesADamagedManifestInsteadOfReportingAnOlderBackupAsTheLast() async throws {
+        let directory = try Self.scratch()
+        try "status passphrase\n".write(to: directory.appendingPathComponent("passphrase"), atomically: true, encoding: .utf8)
+        let catalog = directory.appendingPathComponent("lifeboat.yaml")
+        try """
+        repository: {url: backups, password: "file:passphrase"}
+        stores:
+          - {name: dump, kind: files, method: copy, cadence: 1h, rpo: 1d, priority: P0, verify: [{file: dump.sql}], connection: {paths: [/var/backups]}}
+        """.write(to: catalog, atomically: true, encoding: .utf8)
+        let c = ["--catalog", catalog.path]
+        #expect(try await CLI.run(["repo", "init"] + c, environment: [:]).status == 0)
+        let older = try Self.randomFile(50_000, in: directory, name: "older")
+        let newer = try Self.randomFile(50_000, in: directory, name: "newer")
+        let olderID = try await CLI.run(["put", "dump", older.path] + c, environment: [:]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let newerID = try await CLI.run(["put", "dump", newer.path] + c, environment: [:]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        // Intact, the newest is the last backup (exit 6 only because nothing was ever drilled).
+        let intact = try await CLI.run(["status", "--json"] + c, environment: [:])
+        #expect(intact.status == 6, "\(intact.stderr)")
+        #expect(try PlatformCommandLineTests.decode(PlatformStatus.self, intact).stores.first?.lastBackupSnapshot == newerID)
+
+        try Self.flipByte(in: directory.appendingPathComponent("backups/snapshots/\(newerID)"))
+        let damaged = try await CLI.run(["status", "--json"] + c, environment: [:])
+        #expect(damaged.status == 3, "\(damaged.stdout)\(damaged.stderr)")
+        #expect(damaged.stderr.contains("snapshots/\(newerID)") && damaged.stderr.contains("may not be the newest"), "\(damaged.stderr)")
+        let document = try PlatformCommandLineTests.decode(PlatformStatus.self, damaged)
+        #expect(document.damaged == ["snapshots/\(newerID)"])
+        #expect(document.stores.first?.lastBackupSnapshot == olderID, "the readable one is shown, flagged by `damaged`")
+        let table = try await CLI.run(["status"] + c, environment: [:])
+        #expect(table.status == 3 && table.stdout.contains("DAMAGED: snapshots/\(newerID)"), "\(table.stdout)")
+        #expect(PrometheusText.render(document).contains("lifeboat_repository_damaged_objects 1"))
     }
 
     /// Issue 10, item 5, as reported: kill -9 a put, flip a byte in a chunk it left, put the same data again.

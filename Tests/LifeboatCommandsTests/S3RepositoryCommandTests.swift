@@ -3,7 +3,8 @@ import LifeboatStorage
 import LifeboatTesting
 import Testing
 
-/// The repository commands on an S3 repository, against moto_server with SigV4 checking on.
+/// The repository commands on an S3 repository, against moto_server (and, where marked, Ceph RGW)
+/// with SigV4 checking on.
 @Suite(.serialized) struct S3RepositoryCommandTests {
     typealias CLI = CommandLineTests
 
@@ -12,12 +13,12 @@ import Testing
          "AWS_REGION": moto.region, "LIFEBOAT_S3_ENDPOINT": moto.endpoint.absoluteString, "LIFEBOAT_PASSWORD": "s3 passphrase"]
     }
 
-    @Test func initPutGetVerifyPruneMirrorOnS3() async throws {
-        try await MotoServer.withShared { moto in
-            let bucket = MotoServer.uniqueBucketName("cli")
-            try await moto.createBucket(bucket)
-            let env = environment(moto)
-            let repo = ["--repo", "s3://\(bucket)/lifeboat", "--s3-moto-compatibility"]
+    @Test(arguments: S3TestServerKind.allCases)
+    func initPutGetVerifyPruneMirrorOnS3(kind: S3TestServerKind) async throws {
+        try await kind.withShared { server in
+            let bucket = try await server.freshBucket("cli").bucket
+            let env = server.cliEnvironment.merging(["LIFEBOAT_PASSWORD": "s3 passphrase"]) { $1 }
+            let repo = ["--repo", "s3://\(bucket)/lifeboat", server.compatibilityFlag]
             let created = try await CLI.run(["repo", "init"] + repo, environment: env)
             #expect(created.status == 0, "\(created.stderr)")
 

@@ -15,10 +15,19 @@ func withMotoBucket(_ purpose: String, _ body: (S3Configuration) async throws ->
     }
 }
 
-/// The same round trips as on memory and local disk, on an S3 repository (moto_server, SigV4 checking on).
+/// Runs `body` with the configuration of a fresh bucket on the shared server of `kind` (SigV4 checking on).
+func withS3Bucket(_ kind: S3TestServerKind, _ purpose: String, objectLock: Bool = false, _ body: (S3Configuration) async throws -> Void) async throws {
+    try await kind.withShared { server in
+        try await body(try await server.freshBucket(purpose, objectLock: objectLock, prefix: "lifeboat"))
+    }
+}
+
+/// The same round trips as on memory and local disk, on an S3 repository: on moto_server and on
+/// Ceph RGW, both with SigV4 checking on.
 @Suite struct S3RepositoryTests {
-    @Test func roundTripsOnS3() async throws {
-        try await withMotoBucket("repo") { configuration in
+    @Test(arguments: S3TestServerKind.allCases)
+    func roundTripsOnS3(kind: S3TestServerKind) async throws {
+        try await withS3Bucket(kind, "repo") { configuration in
             let backend = try S3Backend(configuration: configuration)
             let repository = try await makeRepository(backend)
             for size in [0, 1, testChunker.minimumSize, testChunker.minimumSize + 1, testChunker.maximumSize, 12_000_000] {

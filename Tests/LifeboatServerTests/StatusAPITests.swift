@@ -73,10 +73,11 @@ import Testing
                 #expect(!text.contains("lifeboat_last_verified_restore_timestamp_seconds{store=\"postgres\"}"))
                 #expect(text.contains("lifeboat_drill_step_duration_seconds{store=\"openbao\"} 30\n"))
                 #expect(text.contains("lifeboat_backup_failures_total{store=\"postgres\"} 1\n"))
-                // Every sample line is `name{labels} value`.
+                // Every sample line is `name{store="…"} value`, but the repository-wide ones, unlabelled.
                 for line in text.split(separator: "\n") where !line.hasPrefix("#") {
-                    #expect(line.wholeMatch(of: /lifeboat_[a-z_]+\{store="[^"]*"\} -?[0-9.]+/) != nil, "\(line)")
+                    #expect(line.wholeMatch(of: /lifeboat_[a-z_]+(\{store="[^"]*"\})? -?[0-9.]+/) != nil, "\(line)")
                 }
+                #expect(text.contains("lifeboat_repository_damaged_objects 0\n"))
             }
         }
     }

@@ -3,11 +3,12 @@ import LifeboatTesting
 import Testing
 @testable import LifeboatStorage
 
-/// One contract, every backend: each test runs against each implementation. The S3 kind runs on a
-/// moto_server with SigV4 checking on; each test gets its own bucket, under a prefix with a `/`.
-@Suite(.moto) struct BackendConformanceTests {
+/// One contract, every backend: each test runs against each implementation. The S3 kinds run on a
+/// moto_server and on a single-node Ceph RGW, both with SigV4 checking on; each test gets its own
+/// bucket, under a prefix with a `/`.
+@Suite(.moto, .rgw) struct BackendConformanceTests {
     enum Kind: String, CaseIterable, CustomTestStringConvertible {
-        case memory, localDirectory, s3
+        case memory, localDirectory, s3Moto = "s3-moto", s3RGW = "s3-rgw"
         var testDescription: String { rawValue }
     }
 
@@ -19,11 +20,10 @@ import Testing
             let root = FileManager.default.temporaryDirectory.appendingPathComponent("lifeboat-backend-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
             return LocalDirectoryBackend(root: root)
-        case .s3:
-            let server = try MotoScope.require()
-            let bucket = MotoServer.uniqueBucketName("conformance")
-            try await server.createBucket(bucket)
-            return try S3Backend(configuration: server.configuration(bucket: bucket, prefix: "lifeboat/repo"))
+        case .s3Moto:
+            return try S3Backend(configuration: try await MotoScope.require().freshBucket("conformance", prefix: "lifeboat/repo"))
+        case .s3RGW:
+            return try S3Backend(configuration: try await RGWScope.require().freshBucket("conformance", prefix: "lifeboat/repo"))
         }
     }
 

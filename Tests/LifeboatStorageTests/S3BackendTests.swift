@@ -73,7 +73,9 @@ import Testing
             #expect(error.object == "packs/p1")
         }
         #expect(try await backend.load("packs/p1") == first)
-        // moto, like S3, leaves the upload open after a refused conditional complete; the backend aborts it.
+        // The second create is refused by the HEAD before its upload, so no upload is left open.
+        // (Racing multipart creates are not tested here: moto's conditional complete is a
+        // check-then-put, and two racers can both win on it.)
         #expect(try await openUploads(backend) == 0)
     }
 

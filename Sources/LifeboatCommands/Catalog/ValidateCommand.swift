@@ -1,5 +1,6 @@
 import ArgumentParser
 import LifeboatCore
+import LifeboatErrors
 
 /// `lifeboat validate`: check the catalog and nothing else.
 struct ValidateCommand: AsyncParsableCommand {

@@ -4,9 +4,11 @@ import Foundation
 import LifeboatConnectors
 import LifeboatCore
 import LifeboatEngine
+import LifeboatPlatform
 import LifeboatRepository
 import LifeboatStorage
 import Synchronization
+import LifeboatErrors
 
 /// `lifeboat demo`: the whole story on one machine.
 struct DemoCommand: AsyncParsableCommand {
@@ -83,7 +85,7 @@ struct DemoCommand: AsyncParsableCommand {
             try platform.writeCatalog()
             let context = try await openContext(platform)
             say("backing up all three into the encrypted repository \(platform.repositoryURL.path)")
-            let point = try await PlatformBackup(catalog: context.catalog, repository: context.repository, connectors: context.connectors).run { event in
+            let point = try await PlatformOperations(context).backup { event in
                 switch event {
                 case .started: break
                 case .finished(let store, let manifest): say("  \(store.name): snapshot \(manifest.id.prefix(8)), \(formatBytes(manifest.size))")
@@ -105,11 +107,10 @@ struct DemoCommand: AsyncParsableCommand {
     }
 
     static func openContext(_ platform: DemoPlatform) async throws -> PlatformContext {
-        let loaded = try CatalogLoader.load(contentsOf: platform.catalogURL.path)
+        let (resolver, _) = try StoreResolver.load(path: platform.catalogURL.path)
         let passphrase = try String(contentsOf: platform.directory.appendingPathComponent("repository-passphrase"), encoding: .utf8)
         let repository = try await Repository.initialize(backend: LocalDirectoryBackend(root: platform.repositoryURL), passphrase: passphrase)
-        return PlatformContext(catalog: loaded.catalog, directory: platform.directory, repository: repository,
-                               connectors: PlatformConnectors.all(catalogDirectory: platform.directory, repositoryArguments: ["--catalog", platform.catalogURL.path]))
+        return PlatformContext(resolver: resolver, repository: repository, repositoryArguments: ["--catalog", platform.catalogURL.path])
     }
 
     func makeWorkDirectory() throws -> URL {
@@ -137,7 +138,7 @@ struct DemoCommand: AsyncParsableCommand {
                 printError("lifeboat: interrupted: stopping every server the demo started")
                 ProcessSweep.stopProcesses(mentioning: directory.path)
                 if !keep { ProcessSweep.removeDirectory(directory) }
-                Foundation.exit(130)
+                Foundation.exit(ExitStatus.interrupted.rawValue)
             }
             source.resume()
             return source

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LifeboatConnectors
 import LifeboatCore
+import LifeboatPlatform
 import LifeboatRepository
 
 /// `lifeboat restore etcd --snapshot ID …`
@@ -17,7 +18,7 @@ struct EtcdRestoreCommand: AsyncParsableCommand {
         Several members on this machine: repeat --member name=NAME,peer-url=URL[,data-dir=DIR] (data-dir defaults to --data-dir/NAME).
         A local rehearsal: --members N --data-dir DIR (members member1…N on free loopback peer ports under DIR).
 
-        Guards: a data directory that is not empty is refused, and nothing is changed, unless --force; --force moves it aside (DIR.lifeboat-previous-TIME), puts it back if the restore fails, and deletes it once the restore (and --verify) succeeded unless --keep-previous.
+        The same procedure as a production step of `lifeboat restore`. Guards: every member's peer URL (and the catalog store's client endpoints) must refuse connections, or nothing is changed; a data directory that is not empty is refused, and nothing is changed, unless --force; --force moves it aside (DIR.lifeboat-previous-TIME), puts it back if the restore fails or the restored members cannot be started for --verify, and deletes it once the restore (and --verify) succeeded unless --keep-previous. Run as root, each restored directory gets the owner of the data it replaced.
 
         --verify starts the restored members on this machine (their peer URLs must be local), checks that every member answers with one cluster id, the snapshot's revision and key count, runs the catalog store's `prefix` checks, then stops them.
 
@@ -114,7 +115,8 @@ struct EtcdRestoreCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let repo = damaged.applied(to: try await repository.open())
+        let resolver = try repository.storeResolver(showWarnings: false)
+        let repo = damaged.applied(to: try await repository.open(resolver: resolver))
         let manifest = try await repo.resolveSnapshot(snapshot, store: store)
         let target = EtcdRestoreTarget(members: try targetMembers(), initialCluster: initialCluster,
                                        clusterToken: initialClusterToken, force: force)
@@ -123,18 +125,36 @@ struct EtcdRestoreCommand: AsyncParsableCommand {
                 throw CommandFailure(.usage, "--verify starts the members on this machine: member \(member.name)'s peer URL \(member.peerURL) is not on 127.0.0.1 or localhost")
             }
         }
-        // The catalog is optional: it gives --verify the store's checks and the credentials the
-        // restored cluster still expects (auth travels inside the snapshot).
-        let entry = verify && repository.catalogPath != nil ? try CatalogEtcdStore.load(catalog: repository.catalogPath, name: store ?? manifest.store) : nil
-        let progress = TransferProgress("restored", total: manifest.size)
-        let report = try await mappingEtcdErrors {
-            try await EtcdConnector.restore(manifest, from: repo, to: target, progress: progress.update)
+        // The catalog is optional: it gives the guards the store's client endpoints, and --verify the
+        // store's checks and the credentials the restored cluster still expects (auth travels inside the snapshot).
+        var access: EtcdStoreAccess?
+        if let resolver, store != nil || resolver.catalog.store(named: manifest.store)?.kind == .etcd {
+            access = try resolver.etcd(try resolver.store(named: store ?? manifest.store, kind: .etcd))
         }
+        // Restoring over the store's own members' directories is a production restore: its live
+        // cluster must be down. A restore elsewhere leaves production alone and probes only its own peer URLs.
+        var endpoints: [String] = []
+        if case .etcd(let connection)? = access?.store.connection {
+            let own = Set(connection.members.map { URL(fileURLWithPath: $0.dataDirectory).standardizedFileURL.path })
+            if target.members.contains(where: { own.contains(URL(fileURLWithPath: $0.dataDirectory).standardizedFileURL.path) }) { endpoints = connection.endpoints }
+        }
+        let procedure = EtcdRestoreProcedure(manifest: manifest, repository: repo, target: target, clientEndpoints: endpoints,
+                                             username: access?.username, password: access?.password)
+        let progress = TransferProgress("restored", total: manifest.size)
+        let report = try await procedure.restore(progress: progress.update)
         progress.finish()
 
         var checks: [CheckResult]?
         if verify {
-            checks = try await mappingEtcdErrors { try await verifyRestored(report, manifest: manifest, entry: entry) }
+            let logs = FileManager.default.temporaryDirectory.appendingPathComponent("lifeboat-etcd-verify-\(UUID().uuidString.prefix(8))")
+            let restored = try await procedure.start(report, logDirectory: logs, removeLogs: true)
+            do {
+                checks = try await restored.check(access?.store.verify ?? [])
+            } catch {
+                await restored.release()
+                throw error
+            }
+            await restored.release()
         }
         let verified = checks.map { $0.allSatisfy(\.passed) }
         let deletePrevious = !report.setAside.isEmpty && !keepPrevious && verified != false
@@ -148,21 +168,6 @@ struct EtcdRestoreCommand: AsyncParsableCommand {
         if verified == false {
             throw CommandFailure(.failure, "the restored cluster does not match the snapshot (see the checks above)"
                                  + (report.setAside.isEmpty ? "" : "; the previous data is kept at \(report.setAside.joined(separator: ", "))"))
-        }
-    }
-
-    func verifyRestored(_ report: EtcdRestoreReport, manifest: SnapshotManifest, entry: CatalogEtcdStore?) async throws -> [CheckResult] {
-        let logs = FileManager.default.temporaryDirectory.appendingPathComponent("lifeboat-etcd-verify-\(UUID().uuidString.prefix(8))")
-        defer { try? FileManager.default.removeItem(at: logs) }
-        let cluster = try await LocalEtcd.start(restored: report.members, logDirectory: logs,
-                                                options: LocalEtcd.Options(clusterToken: report.clusterToken))
-        return try await cluster.whileRunning { cluster in
-            var results = try await EtcdConnector.verifyRestored(report, manifest: manifest, endpoints: cluster.endpoints,
-                                                                 username: entry?.username, password: entry?.password)
-            if let entry {
-                results += try await EtcdConnector.runChecks(entry.store.verify, against: cluster.gateway(username: entry.username, password: entry.password))
-            }
-            return results
         }
     }
 

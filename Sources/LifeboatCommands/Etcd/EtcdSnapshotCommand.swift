@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import LifeboatConnectors
+import LifeboatCore
+import LifeboatPlatform
 import LifeboatRepository
 
 /// `lifeboat etcd snapshot --store NAME`
@@ -40,13 +42,10 @@ struct EtcdSnapshotCommand: AsyncParsableCommand {
 
     func run() async throws {
         let started = Date()
-        let entry = try CatalogEtcdStore.load(catalog: repository.catalogPath, name: store)
-        let repo = try await repository.open()
+        let (catalogStore, resolver) = try repository.catalogStore(store, kind: .etcd)
+        let repo = try await repository.open(resolver: resolver)
         let progress = TransferProgress("snapshot", total: nil)
-        let manifest = try await mappingEtcdErrors {
-            let connector = try EtcdConnector(store: entry.store, password: entry.password)
-            return try await connector.backup(into: repo, tags: tags, progress: progress.update)
-        }
+        let manifest = try await resolver.etcd(catalogStore).connector.backup(into: repo, tags: tags, progress: progress.update)
         progress.finish()
         let seconds = Date().timeIntervalSince(started)
         if output.json {
@@ -54,11 +53,12 @@ struct EtcdSnapshotCommand: AsyncParsableCommand {
                                   source: manifest.source, seconds: seconds))
         } else {
             print(manifest.id)
-            let facts = manifest.source
-            printError("stored etcd snapshot \(manifest.id.prefix(8)) of \(manifest.store): \(formatBytes(manifest.size)), revision \(facts["revision"] ?? "?"), "
-                       + "\(facts["key_count"] ?? "?") keys, cluster \(facts["cluster_id"] ?? "?") via \(facts["endpoint"] ?? "?"), \(String(format: "%.1f", seconds)) s")
-            if facts["revision_exact"] == "false" {
-                printError("note: the cluster was written to during the snapshot (revision \(facts["revision"] ?? "?") → \(facts["revision_after"] ?? "?")); the key count is approximate")
+            let facts = EtcdFacts(manifest)
+            let revision = facts.revision.map(String.init) ?? "?"
+            printError("stored etcd snapshot \(manifest.id.prefix(8)) of \(manifest.store): \(formatBytes(manifest.size)), revision \(revision), "
+                       + "\(facts.keyCount.map(String.init) ?? "?") keys, cluster \(facts.clusterID ?? "?") via \(facts.endpoint ?? "?"), \(String(format: "%.1f", seconds)) s")
+            if facts.revisionExact == false {
+                printError("note: the cluster was written to during the snapshot (revision \(revision) → \(facts.revisionAfter.map(String.init) ?? "?")); the key count is approximate")
             }
         }
     }

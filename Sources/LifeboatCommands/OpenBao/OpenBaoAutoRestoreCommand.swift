@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
 import LifeboatConnectors
+import LifeboatPlatform
 import LifeboatRepository
+import LifeboatErrors
 
 /// `lifeboat openbao auto-restore --store NAME`: the init-step guard.
 struct OpenBaoAutoRestoreCommand: AsyncParsableCommand {
@@ -60,8 +62,9 @@ struct OpenBaoAutoRestoreCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await withOpenBaoExitCodes {
-            let settings = try OpenBaoStoreSettings(catalogPath: repository.catalogPath, store: store)
+        do {
+            let resolver = try repository.storeResolver(showWarnings: false)
+            let settings = try OpenBaoStoreSettings(resolver: resolver, store: store)
             guard let connection = settings.connection, let catalogStore = settings.store else {
                 throw CommandFailure(.usage, "store \(store) has no connection")
             }
@@ -77,6 +80,8 @@ struct OpenBaoAutoRestoreCommand: AsyncParsableCommand {
                     (keys, goneReason) = try settings.unsealKeys(file: unsealKeysFile, shares: [])
                 } catch let error as OpenBaoError {
                     goneReason = error.description
+                } catch let error as PlatformError {
+                    goneReason = error.message
                 } catch let error as CommandFailure {
                     goneReason = error.message
                 }
@@ -87,7 +92,7 @@ struct OpenBaoAutoRestoreCommand: AsyncParsableCommand {
             let newest: SnapshotManifest?
             do {
                 (facts, newest) = try await AutoRestoreGuard.gather(
-                    nodes: targets, repository: { damaged.applied(to: try await repository.open()) }, store: store, keys: keys, keysGoneReason: goneReason,
+                    nodes: targets, repository: { damaged.applied(to: try await repository.open(resolver: resolver)) }, store: store, keys: keys, keysGoneReason: goneReason,
                     transit: settings.transit, transitToken: transitToken ?? nil, nodeSeal: nodeSeal)
             } catch {
                 // Without the facts nothing may be decided but a refusal; the error keeps its exit code.
@@ -108,7 +113,7 @@ struct OpenBaoAutoRestoreCommand: AsyncParsableCommand {
                     let connector = try OpenBaoConnector(
                         store: catalogStore, token: try settings.token(file: tokenFile, reference: connection.token, what: "the source token"),
                         unsealKeys: keys, transitToken: transitToken ?? nil)
-                    restored = try await connector.restore(newest, from: try await repository.open(), into: OpenBaoRestoreTarget(address: targets[0], transitSeal: nodeSeal),
+                    restored = try await connector.restore(newest, from: try await repository.open(resolver: resolver), into: OpenBaoRestoreTarget(address: targets[0], transitSeal: nodeSeal),
                                                            progress: { progressLine($0) })
                 } catch {
                     report.error = "\(error)"

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LifeboatConnectors
 import LifeboatCore
+import LifeboatPlatform
 
 /// `lifeboat openbao …`: OpenBao raft snapshots and the auto-restore guard.
 struct OpenBaoCommand: AsyncParsableCommand {
@@ -17,27 +18,20 @@ struct OpenBaoCommand: AsyncParsableCommand {
         subcommands: [OpenBaoSnapshotCommand.self, OpenBaoAutoRestoreCommand.self])
 }
 
-/// The OpenBao store of a catalog, with its secret references resolved (flags first).
+/// The OpenBao store of a catalog and the flags that override its secrets: a flag first, then the
+/// catalog's reference, resolved by the one `StoreResolver`.
 struct OpenBaoStoreSettings {
     var store: Store?
     var connection: OpenBaoConnection?
-    var catalogDirectory: URL?
+    var resolver: StoreResolver?
 
-    /// Loads `name` from the catalog at `path` (nil path: no catalog, flags only).
-    init(catalogPath: String?, store name: String?) throws {
-        guard let catalogPath else {
-            if let name { throw CommandFailure(.usage, "--store \(name) needs a catalog (--catalog or $LIFEBOAT_CATALOG)") }
-            return
-        }
-        let loaded = try CatalogLoader.load(contentsOf: catalogPath)
-        catalogDirectory = URL(fileURLWithPath: catalogPath).deletingLastPathComponent()
+    /// Store `name` of the catalog `resolver` read (nil resolver: no catalog, flags only).
+    init(resolver: StoreResolver?, store name: String?) throws {
+        self.resolver = resolver
         guard let name else { return }
-        guard let store = loaded.catalog.store(named: name) else {
-            throw CommandFailure(.usage, "the catalog has no store named \(name)")
-        }
-        guard store.kind == .openbao, case .openbao(let connection)? = store.connection else {
-            throw CommandFailure(.usage, "store \(name) is not an OpenBao store with a connection (kind \(store.kind.rawValue))")
-        }
+        guard let resolver else { throw CommandFailure(.usage, "--store \(name) needs a catalog (--catalog or $LIFEBOAT_CATALOG)") }
+        let store = try resolver.store(named: name, kind: .openbao)
+        guard case .openbao(let connection)? = store.connection else { throw CommandFailure(.usage, "store \(name) has no connection") }
         self.store = store
         self.connection = connection
     }
@@ -45,8 +39,7 @@ struct OpenBaoStoreSettings {
     /// A token: `--*-token-file` first, then the catalog reference.
     func token(file: String?, reference: SecretReference?, what: String) throws -> String? {
         if let file { return try readSecretFile(file, what: what) }
-        if let reference { return try resolve(reference, relativeTo: catalogDirectory) }
-        return nil
+        return try reference.map { try resolveSecret($0, relativeTo: resolver?.directory) }
     }
 
     /// Unseal key material: `--share` values, else `--unseal-keys-file`, else the catalog's `unseal_keys`.
@@ -57,12 +50,9 @@ struct OpenBaoStoreSettings {
             let text = try readSecretFile(file, what: "the unseal keys")
             return (try UnsealKeyMaterial.parse(text, source: file), "")
         }
-        guard let reference = connection?.unsealKeys else { return (nil, "no unseal keys given and the catalog names none") }
-        do {
-            return (try UnsealKeyMaterial.parse(try resolve(reference, relativeTo: catalogDirectory), source: reference.description), "")
-        } catch let error as CommandFailure {
-            return (nil, "\(reference) cannot be read: \(error.message)")
-        }
+        guard let connection, let resolver else { return (nil, "no unseal keys given and the catalog names none") }
+        let (keys, unavailable) = try resolver.unsealKeys(connection, strict: true)
+        return (keys, unavailable ?? "")
     }
 
     /// The Transit key a node's own server configuration seals it with (nil: none given, or a Shamir node).
@@ -76,21 +66,6 @@ struct OpenBaoStoreSettings {
 
     var transit: TransitSealKey? {
         connection?.transit.map { TransitSealKey(address: $0.address, mount: $0.mount, keyName: $0.keyName) }
-    }
-}
-
-/// OpenBao failures as documented exit codes: a damaged snapshot 3, wrong keys 12, a missing setting 2, else 1.
-func withOpenBaoExitCodes<T>(_ body: () async throws -> T) async throws -> T {
-    do {
-        return try await body()
-    } catch let error as OpenBaoError {
-        let status: ExitStatus = switch error.code {
-        case .tamperedSnapshot: .damaged
-        case .custodyMismatch, .invalidKeyMaterial: .wrongKey
-        case .missingSetting: .usage
-        default: .failure
-        }
-        throw CommandFailure(status, error.description)
     }
 }
 

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import LifeboatConnectors
+import LifeboatCore
+import LifeboatPlatform
 import LifeboatRepository
 
 /// `lifeboat openbao snapshot --store NAME`
@@ -53,8 +55,9 @@ struct OpenBaoSnapshotCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await withOpenBaoExitCodes {
-            let settings = try OpenBaoStoreSettings(catalogPath: repository.catalogPath, store: store)
+        do {
+            let resolver = try repository.storeResolver(showWarnings: false)
+            let settings = try OpenBaoStoreSettings(resolver: resolver, store: store)
             guard let connection = settings.connection, let catalogStore = settings.store else {
                 throw CommandFailure(.usage, "store \(store) has no connection")
             }
@@ -62,12 +65,13 @@ struct OpenBaoSnapshotCommand: AsyncParsableCommand {
             let (keys, goneReason) = try settings.unsealKeys(file: unsealKeysFile, shares: [])
             let transitToken = try settings.token(file: transitTokenFile, reference: connection.transit?.token, what: "the Transit token")
             let connector = try OpenBaoConnector(store: catalogStore, token: token, unsealKeys: keys, transitToken: transitToken)
-            let repo = try await repository.open()
+            let repo = try await repository.open(resolver: resolver)
             let progress = TransferProgress("snapshot", total: nil)
             let allTags = tags + (reason.map { ["reason:\($0)"] } ?? [])
             let manifest = try await connector.backup(into: repo, point: point, tags: allTags, progress: progress.update)
             progress.finish()
-            if manifest.source["seal_type"] == "shamir", manifest.source["custody"] == "unverified" {
+            let facts = OpenBaoFacts(manifest)
+            if facts.sealType == .shamir, facts.custody == "unverified" {
                 printError("lifeboat: warning: custody unverified: \(goneReason); the snapshot records t/n only")
             }
             if output.json {
@@ -75,7 +79,7 @@ struct OpenBaoSnapshotCommand: AsyncParsableCommand {
             } else {
                 print(manifest.id)
                 let custody = SealCustody(sourceFacts: manifest.source)?.summary ?? "unknown"
-                printError("stored \(formatBytes(manifest.size)) of \(store) (raft index \(manifest.source["raft_index"] ?? "?"), term \(manifest.source["raft_term"] ?? "?")) as snapshot \(manifest.id.prefix(8)); custody: \(custody)")
+                printError("stored \(formatBytes(manifest.size)) of \(store) (raft index \(facts.raftIndex.map(String.init) ?? "?"), term \(facts.raftTerm.map(String.init) ?? "?")) as snapshot \(manifest.id.prefix(8)); custody: \(custody)")
             }
         }
     }

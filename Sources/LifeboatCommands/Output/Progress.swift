@@ -1,4 +1,5 @@
 import Foundation
+import LifeboatCore
 
 /// Bytes, rate and (when the total is known) ETA on a terminal's stderr; silent in a pipe or a log.
 final class TransferProgress: @unchecked Sendable {
@@ -43,16 +44,4 @@ final class TransferProgress: @unchecked Sendable {
         defer { lock.unlock() }
         if drawn { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
     }
-}
-
-/// 1536 → `1.5 KiB`.
-func formatBytes(_ bytes: Int64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-    var value = Double(bytes)
-    var unit = 0
-    while value >= 1024, unit < units.count - 1 {
-        value /= 1024
-        unit += 1
-    }
-    return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
 }

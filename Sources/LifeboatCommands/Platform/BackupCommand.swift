@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LifeboatCore
 import LifeboatEngine
+import LifeboatPlatform
 import LifeboatRepository
 
 /// `lifeboat backup [STORE…]`
@@ -10,7 +11,7 @@ struct BackupCommand: AsyncParsableCommand {
         commandName: "backup",
         abstract: "Back up the catalog's stores now, as one recovery point.",
         discussion: """
-        With no store named, every store Lifeboat handles (postgres, openbao, etcd) is backed up.
+        With no store named, every store Lifeboat handles (postgres, openbao, etcd, s3, files) is backed up.
         Stores are backed up dependents first, so that the OpenBao snapshot of a point is newer than
         the PostgreSQL data whose rows name its secrets. A store that fails does not stop the others:
         the point is then partial, the failures are listed, and the command exits 4.
@@ -30,20 +31,22 @@ struct BackupCommand: AsyncParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() async throws {
-        let context = try await PlatformContext.open(repository)
-        let backup = PlatformBackup(catalog: context.catalog, repository: context.repository, connectors: context.connectors)
+        let operations = PlatformOperations(try await repository.platformContext())
         let json = output.json
         if stores.isEmpty {
             // Say what a whole-platform backup leaves out, so nobody mistakes it for everything.
-            for store in context.catalog.stores where context.connectors[store.kind] == nil {
-                printError("note: \(store.name) (\(store.kind.rawValue)) is not backed up by `lifeboat backup`: \(store.kind.isManual ? "restored by hand" : "no connector yet; put its data with `lifeboat put`")")
+            for (store, why) in operations.storesNotBackedUp() {
+                printError("note: \(store.name) (\(store.kind.rawValue)) is not backed up by `lifeboat backup`: \(why)")
             }
         }
-        let point = try await backup.run(stores: stores, tags: tag) { event in
+        let point = try await operations.backup(stores: stores, tags: tag) { event in
             guard !json else { return }
             switch event {
             case .started(let store): printError("backing up \(store.name) (\(store.kind.rawValue))…")
-            case .finished(let store, let manifest): printError("  \(store.name): snapshot \(manifest.id.prefix(8)), \(formatBytes(manifest.size))")
+            case .finished(let store, let manifest):
+                // A bucket's or a tree's snapshot: its stream is the index; say how much data it holds.
+                let bytes = manifest.contentChunks == nil ? manifest.size : manifest.source["bytes"].flatMap(Int64.init) ?? manifest.size
+                printError("  \(store.name): snapshot \(manifest.id.prefix(8)), \(formatBytes(bytes))")
             case .failed(let store, let reason): printError("  \(store.name): FAILED: \(reason)")
             }
         }

@@ -3,6 +3,7 @@ import Foundation
 import LifeboatConnectors
 import LifeboatCore
 import LifeboatEngine
+import LifeboatPlatform
 import LifeboatRepository
 
 /// `lifeboat drill`
@@ -35,7 +36,7 @@ struct DrillCommand: AsyncParsableCommand {
     var workDirectory: String?
 
     func run() async throws {
-        let context = try await PlatformContext.open(repository, damaged: selection.damaged)
+        let context = try await repository.platformContext(damaged: selection.damaged)
         let report = try await Self.drill(context, selection: try selection.selection(), overrides: try selection.overrides(),
                                           workDirectory: workDirectory.map { URL(fileURLWithPath: $0) }, quiet: output.json)
         if let html { try Data(DrillReportHTML.render(report).utf8).write(to: URL(fileURLWithPath: html)) }
@@ -43,17 +44,9 @@ struct DrillCommand: AsyncParsableCommand {
         try Self.exit(for: report)
     }
 
-    /// Runs a drill in a new directory of its own under `workDirectory` (a temporary one when nil,
-    /// removed afterwards): whatever is left running under it at the end is stopped.
+    /// Runs the drill use case, its progress on stderr unless `quiet`.
     static func drill(_ context: PlatformContext, selection: RestoreSelection, overrides: [String: String], workDirectory: URL?, quiet: Bool) async throws -> DrillReport {
-        let scratch = (workDirectory ?? FileManager.default.temporaryDirectory).appendingPathComponent("lifeboat-drill-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
-        defer {
-            // Connectors stop what they start; this catches anything a failure left behind.
-            ProcessSweep.stopProcesses(mentioning: scratch.path)
-            if workDirectory == nil { ProcessSweep.removeDirectory(scratch) }
-        }
-        return try await Drill(preparation: try context.preparation()).run(selection, overrides: overrides, workDirectory: scratch) { event in
+        try await PlatformOperations(context).drill(selection, overrides: overrides, workDirectory: workDirectory) { event in
             guard !quiet else { return }
             switch event {
             case .stepStarted(let prepared):

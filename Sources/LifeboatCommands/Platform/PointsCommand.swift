@@ -3,6 +3,7 @@ import Foundation
 import LifeboatCore
 import LifeboatEngine
 import LifeboatRepository
+import LifeboatErrors
 
 /// `lifeboat points`
 struct PointsCommand: AsyncParsableCommand {

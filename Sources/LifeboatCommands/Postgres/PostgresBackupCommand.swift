@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LifeboatConnectors
+import LifeboatCore
 import LifeboatRepository
 
 /// `lifeboat postgres backup --store NAME`
@@ -38,14 +39,15 @@ struct PostgresBackupCommand: AsyncParsableCommand {
         let progress = TransferProgress("backed up", total: nil)
         let manifest = try await connector.backup(into: repo, point: point, tags: tags, method: chosen, progress: progress.update)
         progress.finish()
+        let facts = PostgresFacts(manifest)
         if output.json {
             try printJSON(["id": manifest.id, "method": chosen.rawValue, "size": String(manifest.size),
-                           "source_time": manifest.source["source_time"] ?? ""])
+                           "source_time": facts.sourceTime.map(SourceTime.format) ?? ""])
         } else {
             print(manifest.id)
             var summary = "stored a \(chosen.rawValue) backup of \(connector.store): \(formatBytes(manifest.size)) as snapshot \(manifest.id.prefix(8))"
-            if let time = manifest.source["source_time"] { summary += ", data as of \(time)" }
-            if let end = manifest.source["end_lsn"] { summary += ", WAL \(manifest.source["start_lsn"] ?? "?")…\(end) on timeline \(manifest.source["timeline"] ?? "?")" }
+            if let time = facts.sourceTime { summary += ", data as of \(SourceTime.format(time))" }
+            if let end = facts.endLSN { summary += ", WAL \(facts.startLSN.map(\.description) ?? "?")…\(end) on timeline \(facts.timeline.map(String.init) ?? "?")" }
             printError(summary)
         }
     }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LifeboatConnectors
 import LifeboatCore
+import LifeboatPlatform
 import LifeboatRepository
 
 /// `lifeboat postgres …`: PostgreSQL backups and WAL archiving.
@@ -20,25 +21,11 @@ struct PostgresStoreOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The catalog store (kind postgres).", valueName: "name"))
     var store: String
 
+    /// The store's connector, configured by the catalog (its password resolved).
     func connector(_ repository: RepositoryOptions) throws -> PostgresConnector {
-        try postgresConnector(store: store, repository: repository)
+        let (store, resolver) = try repository.catalogStore(store, kind: .postgres)
+        return try resolver.postgres(store)
     }
-}
-
-/// The store's connector, its connection password resolved from the catalog's reference.
-func postgresConnector(store name: String, repository: RepositoryOptions) throws -> PostgresConnector {
-    guard let path = repository.catalogPath else {
-        throw CommandFailure(.usage, "the store's connection comes from the catalog: pass --catalog or set LIFEBOAT_CATALOG")
-    }
-    let catalog = try CatalogLoader.load(contentsOf: path).catalog
-    guard let store = catalog.store(named: name) else {
-        throw CommandFailure(.usage, "\(path): no store named \(name)")
-    }
-    var password: String?
-    if case .postgres(let connection)? = store.connection, let reference = connection.password {
-        password = try resolve(reference, relativeTo: URL(fileURLWithPath: path).deletingLastPathComponent())
-    }
-    return try PostgresConnector(store: store, password: password)
 }
 
 extension RepositoryOptions {
@@ -55,10 +42,4 @@ extension RepositoryOptions {
         if let passwordFile { arguments += ["--password-file", absolute(passwordFile)] }
         return arguments
     }
-}
-
-/// This binary's absolute path, for the commands PostgreSQL runs.
-func lifeboatExecutablePath() -> String {
-    if let path = Bundle.main.executablePath { return URL(fileURLWithPath: path).resolvingSymlinksInPath().path }
-    return URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
 }

@@ -3,6 +3,7 @@ import Foundation
 import LifeboatConnectors
 import LifeboatCore
 import LifeboatRepository
+import LifeboatErrors
 
 /// `lifeboat postgres recovery-window --store NAME`
 struct RecoveryWindowCommand: AsyncParsableCommand {

@@ -2,9 +2,10 @@ import ArgumentParser
 import Foundation
 import LifeboatConnectors
 import LifeboatRepository
+import LifeboatErrors
 
 /// `lifeboat postgres wal-fetch --store NAME %f %p` — PostgreSQL's restore_command.
-struct WALFetchCommand: AsyncParsableCommand {
+struct WALFetchCommand: AsyncParsableCommand, ExitPolicy {
     static let configuration = CommandConfiguration(
         commandName: "wal-fetch",
         abstract: "Fetch one archived WAL file from the repository (use as PostgreSQL's restore_command).",
@@ -16,7 +17,16 @@ struct WALFetchCommand: AsyncParsableCommand {
         """)
 
     /// Above 125: PostgreSQL treats it as fatal instead of "file not found".
-    static let errorStatus: Int32 = 126
+    static let errorStatus: Int32 = ExitStatus.stopRecovery.rawValue
+
+    /// restore_command must never exit 1-125 for a real error (PostgreSQL would take it for "not
+    /// archived" and promote early): bad usage of wal-fetch is a real error too. 1 stays "not archived".
+    static func exitStatus(for status: ExitStatus) -> Int32 {
+        switch status {
+        case .ok, .failure, .stopRecovery, .interrupted: status.rawValue
+        default: errorStatus
+        }
+    }
 
     @OptionGroup var repository: RepositoryOptions
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LifeboatCore
 import LifeboatRepository
 import LifeboatStorage
 
@@ -13,6 +14,7 @@ struct MirrorCommand: AsyncParsableCommand {
 
         Example:
           lifeboat mirror --to /mnt/offsite/lifeboat --keep-daily 30 --keep-monthly 12
+          lifeboat mirror --to s3://cold-bucket/lifeboat --to-storage-class GLACIER_IR
         """)
 
     @OptionGroup var repository: RepositoryOptions
@@ -24,6 +26,9 @@ struct MirrorCommand: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("S3 endpoint of the mirror, when it differs from the source's.", valueName: "url"))
     var toEndpoint: String?
+
+    @Option(help: ArgumentHelp("S3 storage class for every object the mirror writes (cold storage: STANDARD_IA, GLACIER_IR, or a class the server defines). S3 mirrors only.", valueName: "class"))
+    var toStorageClass: String?
 
     struct Summary: Encodable {
         var createdTarget: Bool
@@ -41,11 +46,8 @@ struct MirrorCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        // The mirror inherits the S3 options (endpoint, region, SSE, Object Lock) unless --to-endpoint says otherwise.
-        var targetS3 = repository.s3
-        if let toEndpoint { targetS3.endpoint = toEndpoint }
-        // The catalog describes the source; the mirror takes its S3 credentials from flags and AWS_* only.
-        let target = try makeBackend(location: to, s3: targetS3)
+        let target = try mirrorBackend(location: to, repositoryS3: repository.s3, endpoint: toEndpoint,
+                                       storageClass: toStorageClass, storageClassFlag: "--to-storage-class")
         let repo = try await repository.open()
         let report = try await repo.mirror(to: target, targetPolicy: try retention.policies(catalog: repository.catalogPath), grace: retention.graceInterval)
         if output.json {
@@ -57,4 +59,21 @@ struct MirrorCommand: AsyncParsableCommand {
         print("\(report.createdTarget ? "created mirror at \(target.location); " : "")copied \(report.copiedSnapshots.count) snapshots, \(report.copiedChunks) chunks (\(formatBytes(report.copiedBytes))), \(report.copiedDocuments) recovery points and drill reports; \(report.alreadyPresentSnapshots) snapshots were there already")
         if let prune = report.prune { try printPruneReport(prune, json: false) }
     }
+}
+
+/// A mirror's backend (`mirror --to`, `serve --mirror-to`): it inherits the repository's S3 options
+/// (endpoint, region, SSE, Object Lock) unless `endpoint` says otherwise, and writes `storageClass`
+/// (S3 mirrors only; `storageClassFlag` names the option in the refusal).
+func mirrorBackend(location: String, repositoryS3: S3Options, endpoint: String?, storageClass: String?,
+                   storageClassFlag: String) throws -> any Backend {
+    var s3 = repositoryS3
+    if let endpoint { s3.endpoint = endpoint }
+    if let storageClass {
+        guard location.hasPrefix("s3://") else {
+            throw CommandFailure(.usage, "\(storageClassFlag) applies to S3 mirrors only; \(location) is a directory")
+        }
+        s3.storageClass = storageClass
+    }
+    // The catalog describes the source; the mirror takes its S3 credentials from flags and AWS_* only.
+    return try makeBackend(location: location, s3: s3)
 }

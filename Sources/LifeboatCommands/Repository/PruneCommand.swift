@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
 import LifeboatCore
+import LifeboatPlatform
 import LifeboatRepository
+import LifeboatStorage
 
 /// `--keep-*` flags, or per-store policies from the catalog's `retention`.
 struct RetentionOptions: ParsableArguments {
@@ -37,18 +39,7 @@ struct RetentionOptions: ParsableArguments {
         let flags = flagPolicy
         if !flags.isEmpty { return { _ in flags } }
         guard let catalog else { return nil }
-        let stores = try CatalogLoader.load(contentsOf: catalog).catalog.stores
-        let byStore = Dictionary(stores.compactMap { store in store.retention.map { (store.name, RetentionPolicy($0)) } }, uniquingKeysWith: { a, _ in a })
-        return { byStore[$0] ?? RetentionPolicy() }
-    }
-}
-
-extension RetentionPolicy {
-    /// The catalog's structured retention (a note alone keeps everything).
-    init(_ retention: Retention) {
-        self.init(keepLast: retention.keepLast, keepWithin: retention.keepWithin.map { TimeInterval($0.seconds) },
-                  keepHourly: retention.keepHourly, keepDaily: retention.keepDaily, keepWeekly: retention.keepWeekly,
-                  keepMonthly: retention.keepMonthly, keepYearly: retention.keepYearly)
+        return PlatformOperations.retention(try CatalogLoader.load(contentsOf: catalog).catalog)
     }
 }
 
@@ -78,6 +69,13 @@ struct PruneCommand: AsyncParsableCommand {
         let repo = try await repository.open()
         let report = try await repo.prune(policy: policy, grace: retention.graceInterval, dryRun: dryRun)
         try printPruneReport(report, json: output.json)
+        if !output.json, let lock = (try? repository.backend(repository.catalogRepository(try? repository.storeResolver(showWarnings: false))) as? S3Backend)?.configuration.objectLock,
+           !report.removedSnapshots.isEmpty || report.removedChunks > 0 {
+            // On a lock bucket a delete only adds a delete marker: the repository no longer sees the
+            // objects, but their versions (and their cost) stay until the retention ends.
+            print("note: the bucket has Object Lock (\(lock.mode.rawValue), \(Int(lock.duration / 86_400)) days): S3 kept each removed object as a locked version behind a delete marker; the space is freed when its retention ends"
+                  + (lock.mode == .governance ? " (or earlier by a user allowed to bypass GOVERNANCE retention)" : ""))
+        }
     }
 }
 
@@ -88,10 +86,13 @@ struct PruneSummary: Encodable {
     var removedChunks: Int
     var removedBytes: Int64
     var chunksInGrace: Int
+    var indexObjectsBefore: Int
+    var indexObjectsAfter: Int
 
     enum CodingKeys: String, CodingKey {
         case dryRun = "dry_run", removedSnapshots = "removed_snapshots", keptSnapshots = "kept_snapshots"
         case removedChunks = "removed_chunks", removedBytes = "removed_bytes", chunksInGrace = "chunks_in_grace"
+        case indexObjectsBefore = "index_objects_before", indexObjectsAfter = "index_objects_after"
     }
 
     init(_ report: PruneReport) {
@@ -101,6 +102,8 @@ struct PruneSummary: Encodable {
         removedChunks = report.removedChunks
         removedBytes = report.removedBytes
         chunksInGrace = report.chunksInGrace
+        indexObjectsBefore = report.indexObjectsBefore
+        indexObjectsAfter = report.indexObjectsAfter
     }
 }
 
@@ -115,6 +118,9 @@ func printPruneReport(_ report: PruneReport, json: Bool) throws {
     }
     print("\(verb) \(report.removedSnapshots.count) snapshots and \(report.removedChunks) chunks (\(formatBytes(report.removedBytes))); kept \(report.kept.count) snapshots"
           + (report.chunksInGrace > 0 ? "; \(report.chunksInGrace) unreferenced chunks are younger than the grace period and stay" : ""))
+    if !report.dryRun {
+        print("index: \(report.indexObjectsBefore) objects replaced by \(report.indexObjectsAfter)")
+    }
 }
 
 /// Times in human output: `2026-11-22 22:50:11`.

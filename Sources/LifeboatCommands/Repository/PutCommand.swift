@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LifeboatCore
 import LifeboatRepository
 
 /// `lifeboat put NAME [FILE|-]`

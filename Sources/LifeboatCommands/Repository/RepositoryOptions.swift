@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LifeboatCore
+import LifeboatPlatform
 import LifeboatRepository
 import LifeboatStorage
 
@@ -26,16 +27,23 @@ struct RepositoryOptions: ParsableArguments {
 
     var catalogPath: String? { CatalogLocation.resolve(catalog) }
 
-    /// The catalog's repository section, with relative paths resolved against the catalog's directory.
-    func catalogRepository() throws -> CatalogRepository? {
+    /// The catalog named by `--catalog`, `$LIFEBOAT_CATALOG` or ./lifeboat.yaml, loaded once: a
+    /// command loads it here and hands it on (nil: no catalog). `showWarnings`: its warnings on stderr.
+    func storeResolver(showWarnings: Bool = true) throws -> StoreResolver? {
         guard let catalogPath else { return nil }
-        guard let settings = try CatalogLoader.load(contentsOf: catalogPath).catalog.repository else { return nil }
-        return CatalogRepository(settings: settings, directory: URL(fileURLWithPath: catalogPath).deletingLastPathComponent())
+        let (resolver, warnings) = try StoreResolver.load(path: catalogPath)
+        if showWarnings { for warning in warnings { printError(warning.description) } }
+        return resolver
     }
 
-    func location() throws -> String {
+    /// The catalog's repository section, with relative paths resolved against the catalog's directory.
+    func catalogRepository(_ resolver: StoreResolver?) -> CatalogRepository? {
+        guard let resolver, let settings = resolver.catalog.repository else { return nil }
+        return CatalogRepository(settings: settings, directory: resolver.directory)
+    }
+
+    func location(_ fromCatalog: CatalogRepository? = nil) throws -> String {
         if let repository, !repository.isEmpty { return repository }
-        let fromCatalog = try catalogRepository()
         let variable = ProcessInfo.processInfo.environment["LIFEBOAT_REPOSITORY"].flatMap { $0.isEmpty ? nil : $0 }
         switch (fromCatalog?.location, variable) {
         case (let url?, let variable?) where url != variable:
@@ -49,16 +57,15 @@ struct RepositoryOptions: ParsableArguments {
         }
     }
 
-    func backend() throws -> any Backend {
-        try makeBackend(location: try location(), s3: s3, catalog: try catalogRepository())
+    func backend(_ fromCatalog: CatalogRepository?) throws -> any Backend {
+        try makeBackend(location: try location(fromCatalog), s3: s3, catalog: fromCatalog)
     }
 
-    func passphrase() throws -> String {
-        let fromCatalog = try catalogRepository()
+    func passphrase(_ fromCatalog: CatalogRepository?) throws -> String {
         if passwordFile == nil, let reference = fromCatalog?.settings.password,
            let variable = ProcessInfo.processInfo.environment["LIFEBOAT_PASSWORD"], !variable.isEmpty {
             // Both a catalog password and the variable: the command line's catalog wins over the environment.
-            let fromFile = try resolve(reference, relativeTo: fromCatalog?.directory)
+            let fromFile = try resolveSecret(reference, relativeTo: fromCatalog?.directory)
             guard fromFile != variable else { return variable }
             let used = catalog != nil ? "--catalog's repository.password" : "LIFEBOAT_PASSWORD"
             printError("lifeboat: warning: LIFEBOAT_PASSWORD and the catalog's repository.password differ; using \(used)")
@@ -68,13 +75,27 @@ struct RepositoryOptions: ParsableArguments {
                               flag: "--password-file", reference: fromCatalog?.settings.password, relativeTo: fromCatalog?.directory)
     }
 
-    /// Opens the repository; warns on stderr about each damaged key file (another key opened it).
+    /// Opens the repository (the catalog read once); warns on stderr about each damaged key file (another key opened it).
     func open() async throws -> Repository {
-        let repository = try await Repository.open(backend: try backend(), passphrase: try passphrase())
+        try await open(resolver: try storeResolver(showWarnings: false))
+    }
+
+    /// Opens the repository with the catalog already loaded.
+    func open(resolver: StoreResolver?) async throws -> Repository {
+        let fromCatalog = catalogRepository(resolver)
+        let repository = try await Repository.open(backend: try backend(fromCatalog), passphrase: try passphrase(fromCatalog))
         for damaged in repository.damagedKeyFiles {
             printError("lifeboat: warning: \(damaged); add a new key with `lifeboat key add` and remove this one with `lifeboat key remove`")
         }
         return repository
+    }
+
+    /// The catalog's store `name` of `kind` (nil name: its only store of that kind), and the resolver it came from.
+    func catalogStore(_ name: String?, kind: StoreKind) throws -> (store: Store, resolver: StoreResolver) {
+        guard let resolver = try storeResolver(showWarnings: false) else {
+            throw CommandFailure(.usage, "the store's connection comes from the catalog: pass --catalog or set LIFEBOAT_CATALOG")
+        }
+        return (try resolver.store(named: name, kind: kind), resolver)
     }
 }
 
@@ -113,21 +134,6 @@ struct CatalogRepository {
     }
 }
 
-/// The value a catalog secret reference points at: an environment variable, or a file's contents
-/// (without a trailing newline; relative paths from the catalog's directory).
-func resolve(_ reference: SecretReference, relativeTo directory: URL?) throws -> String {
-    switch reference {
-    case .environment(let name):
-        guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
-            throw CommandFailure(.usage, "the catalog refers to $\(name), which is not set")
-        }
-        return value
-    case .file(let path):
-        let resolved = path.hasPrefix("/") || directory == nil ? path : directory!.appendingPathComponent(path).path
-        return try readSecretFile(resolved, what: "the secret the catalog refers to (\(reference))")
-    }
-}
-
 /// A secret from a file, an environment variable, a catalog reference, or (only on a terminal) a prompt. Never echoed.
 func readSecret(
     file: String?, environment: String, prompt: String, what: String, flag: String,
@@ -135,7 +141,7 @@ func readSecret(
 ) throws -> String {
     if let file { return try readSecretFile(file, what: what) }
     if let value = ProcessInfo.processInfo.environment[environment], !value.isEmpty { return value }
-    if let reference { return try resolve(reference, relativeTo: directory) }
+    if let reference { return try resolveSecret(reference, relativeTo: directory) }
     if isatty(STDIN_FILENO) == 1, let typed = getpass(prompt), typed.pointee != 0 {
         return String(cString: typed)
     }
@@ -151,7 +157,7 @@ struct S3Options: ParsableArguments {
     @Option(help: "S3 region (default: $AWS_REGION or $AWS_DEFAULT_REGION, else us-east-1).")
     var region: String?
 
-    @Option(help: "S3 addressing: path or virtual (default: path with --endpoint, virtual on AWS).")
+    @Option(help: "S3 addressing: path or virtual-host (default: path with --endpoint, virtual on AWS).")
     var s3Addressing: S3AddressingStyle?
 
     @Option(help: "Server-side encryption on every object: s3 (AES256) or kms.")
@@ -165,6 +171,12 @@ struct S3Options: ParsableArguments {
 
     @Option(help: "Object Lock retention in days, with --object-lock.")
     var objectLockDays = 30
+
+    @Option(help: ArgumentHelp("S3 storage class for every object written: STANDARD_IA, GLACIER_IR, … or a placement class the server defines (Ceph RGW).", valueName: "class"))
+    var storageClass: String?
+
+    @Flag(help: "The S3 server is Ceph RGW: send create-once objects in one conditional PUT, never as multipart uploads (RGW 16 ignores If-None-Match on CompleteMultipartUpload).")
+    var s3RgwCompatibility = false
 
     @Flag(help: .hidden)
     var s3MotoCompatibility = false
@@ -191,14 +203,16 @@ struct S3Options: ParsableArguments {
             addressing: s3Addressing ?? (custom ? .path : .virtualHost), credentials: try credentials(catalog),
             serverSideEncryption: sseSetting,
             objectLock: objectLock.map { S3ObjectLockRetention(mode: $0, duration: TimeInterval(objectLockDays) * 86_400) },
-            compatibility: S3Compatibility(listWithoutSlashInQuery: s3MotoCompatibility, retentionAfterMultipartComplete: s3MotoCompatibility))
+            storageClass: storageClass,
+            compatibility: S3Compatibility(listWithoutSlashInQuery: s3MotoCompatibility, retentionAfterMultipartComplete: s3MotoCompatibility,
+                                           createOnceWithoutMultipart: s3RgwCompatibility))
     }
 
     /// The catalog's credential references when it names them, else the standard AWS_* variables.
     func credentials(_ catalog: CatalogRepository?) throws -> S3Credentials {
         if let settings = catalog?.settings, let keyID = settings.accessKeyID, let secret = settings.secretAccessKey {
-            return S3Credentials(accessKeyID: try resolve(keyID, relativeTo: catalog?.directory),
-                                 secretAccessKey: try resolve(secret, relativeTo: catalog?.directory))
+            return S3Credentials(accessKeyID: try resolveSecret(keyID, relativeTo: catalog?.directory),
+                                 secretAccessKey: try resolveSecret(secret, relativeTo: catalog?.directory))
         }
         return try S3Credentials.fromEnvironment()
     }
@@ -209,22 +223,8 @@ extension S3ObjectLockRetention.Mode: ExpressibleByArgument {
     public init?(argument: String) { self.init(rawValue: argument.uppercased()) }
 }
 
-/// A directory path, or `s3://bucket/prefix`.
+/// A directory path, or `s3://bucket/prefix` (`BackendLocation`, the one factory).
 func makeBackend(location: String, s3: S3Options, catalog: CatalogRepository? = nil) throws -> any Backend {
-    guard location.hasPrefix("s3://") else { return LocalDirectoryBackend(root: URL(fileURLWithPath: location)) }
-    let path = location.dropFirst("s3://".count)
-    let bucket = String(path.prefix { $0 != "/" })
-    let prefix = String(path.dropFirst(bucket.count).drop { $0 == "/" }).trimmingCharacters(in: CharacterSet(charactersIn: "/"))
-    guard !bucket.isEmpty else { throw CommandFailure(.usage, "\(location): an S3 location is s3://bucket or s3://bucket/prefix") }
-    return try S3Backend(configuration: try s3.configuration(bucket: bucket, prefix: prefix, catalog: catalog))
-}
-
-/// A secret held in a file; a trailing newline is an editor's, not part of the secret.
-func readSecretFile(_ path: String, what: String) throws -> String {
-    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-        throw CommandFailure(.usage, "cannot read \(what) from \(path)")
-    }
-    let secret = text.hasSuffix("\r\n") ? String(text.dropLast(2)) : text.hasSuffix("\n") ? String(text.dropLast()) : text
-    guard !secret.isEmpty else { throw CommandFailure(.usage, "\(path) is empty; it should hold \(what)") }
-    return secret
+    guard let parsed = BackendLocation(location) else { throw CommandFailure(.usage, "\(location): an S3 location is s3://bucket or s3://bucket/prefix") }
+    return try parsed.backend { bucket, prefix in try s3.configuration(bucket: bucket, prefix: prefix, catalog: catalog) }
 }

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import LifeboatCore
+import LifeboatErrors
 import LifeboatRepository
 
 /// `lifeboat snapshots`

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import LifeboatCore
+import LifeboatErrors
 import LifeboatRepository
 
 /// `lifeboat verify`
@@ -42,6 +44,8 @@ struct VerifyCommand: AsyncParsableCommand {
         var bytesRead: Int64
         var unreferencedChunks: Int
         var unreferencedChunksRead: Int
+        var indexObjects: Int
+        var unindexedChunks: Int
         var problems: [Problem]
 
         struct Problem: Encodable {
@@ -53,6 +57,7 @@ struct VerifyCommand: AsyncParsableCommand {
         enum CodingKeys: String, CodingKey {
             case healthy, snapshots, referencedChunks = "referenced_chunks", chunksRead = "chunks_read", bytesRead = "bytes_read"
             case unreferencedChunks = "unreferenced_chunks", unreferencedChunksRead = "unreferenced_chunks_read", problems
+            case indexObjects = "index_objects", unindexedChunks = "unindexed_chunks"
         }
     }
 
@@ -62,6 +67,7 @@ struct VerifyCommand: AsyncParsableCommand {
         let report = Report(healthy: result.isHealthy, snapshots: result.snapshots, referencedChunks: result.referencedChunks,
                             chunksRead: result.chunksRead, bytesRead: result.bytesRead, unreferencedChunks: result.unreferencedChunks,
                             unreferencedChunksRead: result.unreferencedChunksRead,
+                            indexObjects: result.indexObjects, unindexedChunks: result.unindexedChunks,
                             problems: result.problems.map { .init(code: $0.code.rawValue, object: $0.object, message: $0.message) })
         if output.json {
             try printJSON(report)
@@ -73,6 +79,7 @@ struct VerifyCommand: AsyncParsableCommand {
                 summary += ", \(result.unreferencedChunks) unreferenced (prune collects them"
                 summary += result.unreferencedChunksRead > 0 ? "; \(result.unreferencedChunksRead) of them read)" : ")"
             }
+            if result.unindexedChunks > 0 { summary += ", \(result.unindexedChunks) not in the index yet (the next backup of them, prune or `repo index rebuild` adds them)" }
             print(result.isHealthy ? "no problems found: \(summary)" : "\(result.problems.count) problems found: \(summary)")
         }
         if let status = ExitStatus(problems: result.problems) { throw ExitCode(status.rawValue) }

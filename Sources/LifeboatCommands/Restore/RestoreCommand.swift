@@ -12,7 +12,10 @@ struct RestoreCommand: AsyncParsableCommand {
           lifeboat restore postgres --store postgres --snapshot latest --to-host 127.0.0.1
           lifeboat restore openbao --snapshot latest --target http://127.0.0.1:8200 --unseal-keys-file ./unseal.json
           lifeboat restore etcd --snapshot latest --store etcd --data-dir /var/lib/etcd-restored
+          lifeboat restore s3 object-store --snapshot latest --to-bucket platform-artifacts-restored
+          lifeboat restore files nats-jetstream --snapshot latest --to /srv/restored/jetstream
         """,
-        subcommands: [RestorePlatformCommand.self, RestorePostgresCommand.self, RestoreOpenBaoCommand.self, EtcdRestoreCommand.self],
+        subcommands: [RestorePlatformCommand.self, RestorePostgresCommand.self, RestoreOpenBaoCommand.self, EtcdRestoreCommand.self,
+                      RestoreS3Command.self, RestoreFilesCommand.self],
         defaultSubcommand: RestorePlatformCommand.self)
 }

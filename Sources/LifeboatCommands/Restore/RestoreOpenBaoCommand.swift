@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LifeboatConnectors
 import LifeboatCore
+import LifeboatPlatform
 import LifeboatRepository
 
 /// `lifeboat restore openbao --snapshot ID --target URL`
@@ -63,20 +64,21 @@ struct RestoreOpenBaoCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await withOpenBaoExitCodes {
-            let repo = damaged.applied(to: try await repository.open())
+        do {
+            let resolver = try repository.storeResolver(showWarnings: false)
+            let repo = damaged.applied(to: try await repository.open(resolver: resolver))
             let manifest = try await repo.resolveSnapshot(snapshot, store: store)
-            var settings = try OpenBaoStoreSettings(catalogPath: repository.catalogPath, store: nil)
-            if let catalogPath = repository.catalogPath {
+            var settings = try OpenBaoStoreSettings(resolver: resolver, store: nil)
+            if let resolver {
                 let name = store ?? manifest.store
-                if store != nil || (try? CatalogLoader.load(contentsOf: catalogPath).catalog.store(named: name)) != nil {
-                    settings = try OpenBaoStoreSettings(catalogPath: catalogPath, store: name)
+                if store != nil || resolver.catalog.store(named: name) != nil {
+                    settings = try OpenBaoStoreSettings(resolver: resolver, store: name)
                 }
             }
             let connection = settings.connection
             let (keys, _) = try settings.unsealKeys(file: unsealKeysFile, shares: shares)
             let connector = OpenBaoConnector(
-                store: manifest.store, address: connection?.address ?? manifest.source["address"] ?? "",
+                store: manifest.store, address: connection?.address ?? OpenBaoFacts(manifest).address ?? "",
                 token: try settings.token(file: tokenFile, reference: connection?.token, what: "the source token"),
                 unsealKeys: keys, transit: settings.transit,
                 transitToken: try settings.token(file: transitTokenFile, reference: connection?.transit?.token, what: "the Transit token"),

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LifeboatCore
 import LifeboatEngine
+import LifeboatPlatform
 import LifeboatRepository
 
 /// `lifeboat restore [platform]`: executes the restore plan against the catalog's own targets.
@@ -75,49 +76,20 @@ struct RestorePlatformCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let context = try await PlatformContext.open(repository, damaged: selection.damaged)
-        let preparation = try context.preparation()
-        let (point, steps) = try await preparation.prepare(try selection.selection(), overrides: try selection.overrides())
-        let phrase = "restore \(context.catalog.platform ?? "platform") \(point.map { String($0.id.prefix(8)) } ?? selection.time ?? "latest")"
+        let operations = PlatformOperations(try await repository.platformContext(damaged: selection.damaged))
+        let chosen = try selection.selection()
         if dryRun {
-            var planned = steps.map { prepared in
+            let preview = try await operations.previewRestore(chosen, overrides: try selection.overrides(), instant: selection.time, force: force,
+                                                              fromStep: fromStep ?? 1)
+            let planned = preview.steps.enumerated().map { index, prepared in
                 PlannedStep(
                     order: prepared.step.order, store: prepared.step.store, action: prepared.step.action, snapshot: prepared.snapshot?.id,
                     dataTime: prepared.dataTime, targetTime: prepared.targetTime,
                     dataAge: prepared.dataTime.map { Date().timeIntervalSince($0) }, rpo: prepared.store?.rpo.map { Double($0.seconds) },
-                    reason: prepared.reason, consistency: prepared.consistency,
-                    restore: prepared.store.flatMap { store in prepared.snapshot.flatMap { snapshot in
-                        context.connectors[store.kind]?.describe(StoreRestoreRequest(
-                            store: store, snapshot: snapshot, targetTime: prepared.targetTime, repository: context.repository, destination: .production(force: force)))
-                    } },
-                    gate: prepared.step.verify, problem: prepared.problem)
+                    reason: prepared.reason, consistency: prepared.consistency, restore: preview.actions[index],
+                    gate: prepared.step.verify, problem: prepared.problem, preflight: preview.preflight[index])
             }
-            // Preflight: every step's guards against the real targets, all reported, nothing changed.
-            for (index, prepared) in steps.enumerated() where (fromStep ?? 1) <= prepared.step.order {
-                guard let store = prepared.store, let snapshot = prepared.snapshot, let connector = context.connectors[store.kind] else { continue }
-                planned[index].preflight = await connector.preflight(StoreRestoreRequest(
-                    store: store, snapshot: snapshot, targetTime: prepared.targetTime, repository: context.repository, destination: .production(force: force)))
-            }
-            if output.json {
-                try printJSON(DryRun(point: point?.id, confirmation: phrase, steps: planned))
-            } else {
-                print("restore of \(point.map { "recovery point \($0.id.prefix(8))" } ?? (selection.time.map { "every store as of \($0)" } ?? "every store at its newest restorable state")) — dry run, nothing is touched")
-                for step in planned {
-                    print("\n\(step.order). \(step.store): \(step.action)")
-                    if let snapshot = step.snapshot {
-                        let age = step.dataAge.map { " (\(TimeSpan.describe(seconds: $0)) old" + (step.rpo.map { ", rpo \(TimeSpan.describe(seconds: $0))" } ?? "") + ")" } ?? ""
-                        print("   snapshot: \(snapshot.prefix(8)), data from \(step.dataTime.map(SourceTime.format) ?? "?")\(age)")
-                    }
-                    if let targetTime = step.targetTime { print("   point-in-time: \(SourceTime.format(targetTime))") }
-                    if let reason = step.reason { print("   why: \(reason)") }
-                    if let consistency = step.consistency { print("   consistency: \(consistency)") }
-                    if let restore = step.restore { print("   does: \(restore)") }
-                    for check in step.gate { print("   gate: \(check)") }
-                    if let problem = step.problem { print("   WILL STOP HERE: \(problem)") }
-                    for refusal in step.preflight { print("   PREFLIGHT: \(refusal)") }
-                }
-                print("\nto run it: --confirm \"\(phrase)\"")
-            }
+            render(DryRun(point: preview.point?.id, confirmation: preview.confirmation, steps: planned), point: preview.point)
             // The real run would stop: a dry run that says so must not look like a clean plan.
             if let stop = planned.first(where: { $0.problem != nil }) {
                 throw CommandFailure(.gateFailed, "the restore would stop at step \(stop.order) (\(stop.store)): \(stop.problem!)")
@@ -129,42 +101,52 @@ struct RestorePlatformCommand: AsyncParsableCommand {
             }
             return
         }
-        guard confirm == phrase else {
-            let said = confirm.map { "--confirm \"\($0)\" does not match the phrase expected" } ?? "a restore overwrites the catalog's targets"
-            throw EngineError(.confirmation, "\(said); run with --dry-run to see what it does, then pass --confirm \"\(phrase)\"")
-        }
-        let journalURL = journal.map { URL(fileURLWithPath: $0) } ?? context.directory.appendingPathComponent(".lifeboat/restore-journal.json")
-        let record = try RestoreJournal(url: journalURL, point: point?.id ?? phrase)
-        try record.checkResume(explicitFromStep: fromStep != nil)
         let quiet = output.json
-        let started = Date()
-        let restore = PlatformRestore(preparation: preparation)
-        let outcome = await restore.run(steps, mode: .production(force: force), fromStep: fromStep ?? 1, startedAt: started, journal: record) { event in
+        let run = try await operations.restore(chosen, overrides: try selection.overrides(), instant: selection.time, force: force, fromStep: fromStep,
+                                               confirmation: confirm, journal: journal.map { URL(fileURLWithPath: $0) }) { event in
             guard !quiet else { return }
             switch event {
             case .stepStarted(let prepared): printError("step \(prepared.step.order): restoring \(prepared.step.store)…")
             case .stepFinished(let step): printError("step \(step.order): \(step.store) \(step.outcome.rawValue)" + (step.reason.map { ": \($0)" } ?? ""))
             }
         }
-        await outcome.releaseAll()
-        // The run is evidence: status counts its passed gates as proven restores, and shows a failure.
-        do {
-            let evidence = try await restore.recordEvidence(outcome, selection: try selection.selection(), point: point, started: started)
+        if let evidence = run.evidence {
             if !quiet { printError("recorded as evidence \(evidence.id.prefix(8)) (lifeboat status counts its passed gates)") }
-        } catch {
-            printError("lifeboat: warning: the restore could not be recorded as evidence in the repository: \(error)")
+        } else if let why = run.evidenceError {
+            printError("lifeboat: warning: the restore could not be recorded as evidence in the repository: \(why)")
         }
         if output.json {
-            try printJSON(outcome.steps)
+            try printJSON(run.steps)
         } else {
-            print(DrillReportText.steps(outcome.steps))
+            print(DrillReportText.steps(run.steps))
             // Where each store now is: an operator's next move (start a handed-over data directory) depends on it.
-            for step in outcome.steps { if let target = step.target { print("\(step.store): \(target)") } }
+            for step in run.steps { if let target = step.target { print("\(step.store): \(target)") } }
         }
-        if let failed = outcome.failedStep {
+        if let failed = run.failedStep {
             throw CommandFailure(.gateFailed, "the restore stopped at step \(failed.order) (\(failed.store)): \(failed.reason ?? "failed"); later stores were not touched. Fix it and re-run with --from-step \(failed.order)")
         }
-        // Finished and verified: the journal has nothing left to protect.
-        try? FileManager.default.removeItem(at: journalURL)
+    }
+
+    func render(_ dryRun: DryRun, point: RecoveryPoint?) {
+        if output.json {
+            try? printJSON(dryRun)
+            return
+        }
+        print("restore of \(point.map { "recovery point \($0.id.prefix(8))" } ?? (selection.time.map { "every store as of \($0)" } ?? "every store at its newest restorable state")) — dry run, nothing is touched")
+        for step in dryRun.steps {
+            print("\n\(step.order). \(step.store): \(step.action)")
+            if let snapshot = step.snapshot {
+                let age = step.dataAge.map { " (\(TimeSpan.describe(seconds: $0)) old" + (step.rpo.map { ", rpo \(TimeSpan.describe(seconds: $0))" } ?? "") + ")" } ?? ""
+                print("   snapshot: \(snapshot.prefix(8)), data from \(step.dataTime.map(SourceTime.format) ?? "?")\(age)")
+            }
+            if let targetTime = step.targetTime { print("   point-in-time: \(SourceTime.format(targetTime))") }
+            if let reason = step.reason { print("   why: \(reason)") }
+            if let consistency = step.consistency { print("   consistency: \(consistency)") }
+            if let restore = step.restore { print("   does: \(restore)") }
+            for check in step.gate { print("   gate: \(check)") }
+            if let problem = step.problem { print("   WILL STOP HERE: \(problem)") }
+            for refusal in step.preflight { print("   PREFLIGHT: \(refusal)") }
+        }
+        print("\nto run it: --confirm \"\(dryRun.confirmation)\"")
     }
 }

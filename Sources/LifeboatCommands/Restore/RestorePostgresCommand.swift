@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LifeboatConnectors
 import LifeboatCore
+import LifeboatPlatform
 import LifeboatRepository
 
 /// `lifeboat restore postgres --store NAME …`
@@ -24,7 +25,7 @@ struct RestorePostgresCommand: AsyncParsableCommand {
         abstract: "Restore a PostgreSQL store: a logical backup into a server, or a base backup plus WAL into a new data directory.",
         discussion: """
         Logical (--to-host …): creates the roles and databases of the backup in the target server; refuses a target that already holds any of them unless --force (which drops and replaces them).
-        Physical (--data-dir …): checks first that the target is covered by a base backup plus an unbroken WAL chain (naming the missing segment if not), lays the base backup down, runs pg_verifybackup, recovers to --time / --target latest / --target-lsn, waits for promotion, runs the catalog's checks, and shuts the server down cleanly: the directory is then ready to be started.
+        Physical (--data-dir …): the same procedure as a production step of `lifeboat restore`. It checks first that the target is covered by a base backup plus an unbroken WAL chain (naming the missing segment if not) and that no live PostgreSQL owns the directory (when it is the store's own data_directory, also that the catalog's address refuses connections); a non-empty directory is refused unless --force, which moves it aside (never deleted) and puts it back if the restore fails. Then it lays the base backup down, runs pg_verifybackup, recovers to --time / --target latest / --target-lsn, waits for promotion, archives the new timeline's history (the store's own directory), runs the catalog's checks, and shuts the server down cleanly, waiting up to an hour for its shutdown checkpoint (never SIGKILL before): the directory is then ready to be started.
         Exit codes: 0 restored and every check passed · 1 refused, not restorable, the restore failed, or a check failed · 2 usage · 3 the repository is damaged.
 
         Examples:
@@ -50,7 +51,7 @@ struct RestorePostgresCommand: AsyncParsableCommand {
     var toUser = "postgres"
     @Option(help: "Logical: a file holding that user's password (default: $PGPASSWORD).")
     var toPasswordFile: String?
-    @Flag(help: "Logical: drop and replace databases the target already has.")
+    @Flag(help: "Logical: drop and replace databases the target already has. Physical: move a non-empty data directory aside.")
     var force = false
 
     @Option(help: "Physical: the new data directory (absent or empty).")
@@ -104,31 +105,38 @@ struct RestorePostgresCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let repo = damaged.applied(to: try await repository.open())
+        let resolver = try repository.storeResolver(showWarnings: false)
+        let repo = damaged.applied(to: try await repository.open(resolver: resolver))
         var connector = PostgresConnector(store: store, endpoint: PostgresEndpoint(host: "unused"))
-        if repository.catalogPath != nil {
-            connector = try postgresConnector(store: store, repository: repository)
+        var connection: PostgresConnection?
+        if let resolver {
+            let catalogStore = try resolver.store(named: store, kind: .postgres)
+            connector = try resolver.postgres(catalogStore)
+            if case .postgres(let found)? = catalogStore.connection { connection = found }
         }
         var outcome = Outcome(checks: [])
         if let dataDir {
-            let target = try recoveryTarget()
-            let plan = try await connector.planPhysicalRestore(to: target, timeline: timeline, in: repo)
+            let plan = try await connector.planPhysicalRestore(to: try recoveryTarget(), timeline: timeline, in: repo)
+            let directory = URL(fileURLWithPath: dataDir, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)).standardizedFileURL
+            let restore = PostgresPhysicalRestore(
+                connector: connector, connection: connection, dataDirectory: directory, plan: plan, repository: repo,
+                wal: WALCommandLine(executable: lifeboatExecutablePath(), repositoryArguments: try repository.childArguments(), store: store),
+                force: force, keepArchiving: keepArchiving)
             if dryRun {
+                let problems = restore.guards()
+                guard problems.isEmpty else { throw PlatformError(.refused, object: directory.path, problems.joined(separator: "; ")) }
                 printError("restorable: \(Self.describe(plan))")
                 return
             }
-            let wal = WALCommandLine(executable: lifeboatExecutablePath(), repositoryArguments: try repository.childArguments(), store: store)
-            let directory = URL(fileURLWithPath: dataDir, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)).standardizedFileURL
-            let (report, server) = try await connector.restorePhysical(following: plan, from: repo, dataDirectory: directory, wal: wal,
-                                                                       keepArchiving: keepArchiving)
+            let restored = try await restore.run()
             do {
-                outcome.checks = try await connector.runChecks(against: server.socketEndpoint)
+                outcome.checks = try await restored.check(connector.checks)
             } catch {
-                await server.stop()
+                await restored.release()
                 throw error
             }
-            await server.stop()
-            outcome.physical = report
+            await restored.release()
+            outcome.physical = restored.report
         } else if let toHost {
             let password = try toPasswordFile.map { try readSecretFile($0, what: "the target's password") }
                 ?? ProcessInfo.processInfo.environment["PGPASSWORD"]

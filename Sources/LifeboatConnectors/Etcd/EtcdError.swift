@@ -1,7 +1,9 @@
+import LifeboatErrors
+
 /// An etcd backup, restore or check failed: what, where, and what the user can do.
 /// The description never holds a password or an auth token.
 public struct EtcdError: Error, Sendable, CustomStringConvertible {
-    public enum Code: String, Sendable {
+    public enum Code: String, Sendable, CaseIterable {
         /// No endpoint answered (refused, timed out, not an etcd gateway).
         case unreachable
         /// The username/password was refused, or auth is on and none was given.
@@ -34,4 +36,20 @@ public struct EtcdError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { object.map { "\($0): \(message)" } ?? message }
+}
+
+extension EtcdError: LifeboatError {
+    public var errorCode: String { "etcd.\(code.rawValue)" }
+    public var errorObject: String? { object }
+    public var errorMessage: String { message }
+    /// 2 when the command was not run as asked (an incoherent target, a snapshot of another kind),
+    /// 3 for a snapshot that fails its own checksum, 1 otherwise — a guard that refused a non-empty
+    /// data directory included, as for PostgreSQL.
+    public var exitStatus: ExitStatus {
+        switch code {
+        case .invalidTarget, .wrongSnapshot: .usage
+        case .damagedSnapshot: .damaged
+        case .dataDirectoryNotEmpty, .unreachable, .authentication, .server, .tool, .verification: .failure
+        }
+    }
 }

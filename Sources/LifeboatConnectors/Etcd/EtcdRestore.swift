@@ -68,6 +68,8 @@ public struct EtcdRestoreReport: Sendable, Codable {
     public var clusterToken: String
     /// Earlier contents of non-empty data directories, moved here by `force`; delete them once satisfied.
     public var setAside: [String]
+    /// The same moves, each with the directory it came from (not encoded: `set_aside` is the record).
+    public var moves: [SetAsideDirectory] = []
     public var seconds: Double
 
     enum CodingKeys: String, CodingKey {
@@ -164,9 +166,10 @@ extension EtcdConnector {
             throw error
         }
         return EtcdRestoreReport(
-            snapshot: manifest.id, store: manifest.store, revision: revision, keyCount: manifest.source["key_count"].flatMap { Int64($0) },
+            snapshot: manifest.id, store: manifest.store, revision: revision, keyCount: EtcdFacts(manifest).keyCount,
             size: manifest.size, members: target.members, initialCluster: target.initialCluster, clusterToken: target.clusterToken,
-            setAside: setAside.map(\.moved), seconds: Date().timeIntervalSince(started))
+            setAside: setAside.map(\.moved), moves: setAside.map { SetAsideDirectory(original: $0.original, moved: $0.moved) },
+            seconds: Date().timeIntervalSince(started))
     }
 
     /// Deletes the data `force` moved aside, once the restore (and its verification) succeeded.
@@ -195,9 +198,10 @@ extension EtcdConnector {
     ) async throws(EtcdError) -> [CheckResult] {
         var results: [CheckResult] = []
         var clusters = Set<String>()
-        let exact = manifest.source["revision_exact"] == "true"
-        let expectedCount = manifest.source["key_count"].flatMap { Int64($0) }
-        if exact, let recorded = manifest.source["revision"].flatMap({ Int64($0) }) {
+        let facts = EtcdFacts(manifest)
+        let exact = facts.revisionExact == true
+        let expectedCount = facts.keyCount
+        if exact, let recorded = facts.revision {
             results.append(CheckResult(check: "snapshot file's revision = the backup's \(recorded)", passed: recorded == report.revision,
                                        detail: "revision \(report.revision) in the file"))
         }

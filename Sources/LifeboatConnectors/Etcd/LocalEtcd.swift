@@ -48,24 +48,29 @@ public struct LocalEtcd: Sendable {
 
     /// Members over restored data directories: the names and peer URLs must be those the restore used
     /// (etcd reads its membership from the data directory and listens on the peer URL given here).
-    public static func start(restored members: [EtcdMember], logDirectory: URL, options: Options = Options()) async throws -> LocalEtcd {
+    /// `clientURLs` (one per member) keeps a restarted member where its clients look for it.
+    public static func start(restored members: [EtcdMember], logDirectory: URL, clientURLs: [String]? = nil,
+                             options: Options = Options()) async throws -> LocalEtcd {
         for member in members where !FileManager.default.fileExists(atPath: member.dataDirectory + "/member") {
             throw EtcdError(.invalidTarget, object: member.dataDirectory, "no restored etcd data here (no member/ directory)")
         }
-        return try await launch(members, logDirectory: logDirectory, options: options)
+        if let clientURLs, clientURLs.count != members.count {
+            throw EtcdError(.invalidTarget, object: nil, "\(clientURLs.count) client URLs for \(members.count) members")
+        }
+        return try await launch(members, logDirectory: logDirectory, clientURLs: clientURLs, options: options)
     }
 
-    static func launch(_ members: [EtcdMember], logDirectory: URL, options: Options) async throws -> LocalEtcd {
+    static func launch(_ members: [EtcdMember], logDirectory: URL, clientURLs: [String]? = nil, options: Options) async throws -> LocalEtcd {
         let etcd = try ExternalTool.locate("etcd")
         try FileManager.default.createDirectory(at: logDirectory, withIntermediateDirectories: true)
         var processes: [ServerProcess] = []
         var endpoints: [String] = []
         do {
-            for member in members {
+            for (index, member) in members.enumerated() {
                 guard let peer = URL(string: member.peerURL), let host = peer.host, host == "127.0.0.1" || host == "localhost" else {
                     throw EtcdError(.invalidTarget, object: member.name, "a local member's peer URL must be on 127.0.0.1, not \(member.peerURL)")
                 }
-                let client = "http://127.0.0.1:\(try freeLoopbackPort())"
+                let client = try clientURLs?[index] ?? "http://127.0.0.1:\(try freeLoopbackPort())"
                 var arguments = [
                     "--name", member.name, "--data-dir", member.dataDirectory,
                     "--listen-client-urls", client, "--advertise-client-urls", client,

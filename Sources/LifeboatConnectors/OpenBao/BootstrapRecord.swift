@@ -25,7 +25,7 @@ public struct BootstrapRecord: Codable, Sendable, Hashable {
         self.holder = holder
     }
 
-    static let prefix = "restores/openbao/"
+    static let prefix = ObjectPath.restores + "openbao/"
 
     /// The object's name for `store` on `node` (the address as OpenBaoClient normalises it).
     static func name(store: String, node: String) -> String {

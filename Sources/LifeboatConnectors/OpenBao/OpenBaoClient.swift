@@ -25,6 +25,8 @@ public struct OpenBaoClient: Sendable {
         public var status: Int
         public var body: Data
         public var json: [String: Any]? { (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] }
+        /// The answer's `data` object, or the answer itself where a `sys/` endpoint answers unwrapped.
+        var payload: [String: Any]? { (json?["data"] as? [String: Any]) ?? json }
         /// OpenBao's `errors` list, joined; never contains a token.
         public var errors: String {
             let list = (json?["errors"] as? [String]) ?? []
@@ -79,6 +81,50 @@ public struct OpenBaoClient: Sendable {
             throw OpenBaoError(.requestFailed, object: "\(address)/v1/sys/seal-status", "unexpected answer (\(reply.errors))")
         }
         return status
+    }
+
+    /// What changes when OpenBao's data, keyring or seal changes, read cheaply (no snapshot): the
+    /// raft index from `sys/leader` (no token), the keyring term from `sys/key-status` (a token
+    /// allowed to read it; `bao operator rotate` moves it) and the seal's shape from `sys/seal-status`.
+    public func changeFacts(token: String?) async throws(OpenBaoError) -> (raftIndex: UInt64, keyringTerm: Int, seal: String) {
+        let seal = try await sealStatus()
+        let leader = try await send(.GET, "sys/leader", timeout: .seconds(10))
+        guard leader.ok, let index = Self.unsigned(leader.json?["raft_committed_index"]) else {
+            throw OpenBaoError(.requestFailed, object: "\(address)/v1/sys/leader", "no raft index in the answer (\(leader.errors)); is the storage raft?")
+        }
+        let keys = try await send(.GET, "sys/key-status", token: token, timeout: .seconds(10))
+        guard keys.ok, let term = Self.unsigned(keys.payload?["term"]) else {
+            throw OpenBaoError(.requestFailed, object: "\(address)/v1/sys/key-status",
+                               "no keyring term in the answer (\(keys.errors)); the catalog's token must be allowed to read sys/key-status")
+        }
+        return (index, Int(term), "\(seal.type)/\(seal.t)-of-\(seal.n)/recovery:\(seal.recoverySeal ?? false)")
+    }
+
+    /// What stands between this node and restorable raft snapshots: storage that is not raft, a
+    /// sealed node, an unhealthy cluster (autopilot, read with `token`). Throws when it cannot ask.
+    public func coverageProblems(token: String?) async throws(OpenBaoError) -> [String] {
+        let seal = try await sealStatus()
+        var problems: [String] = []
+        if let storage = seal.storageType, storage != "raft" {
+            problems.append("storage is '\(storage)', not raft: raft snapshots are what Lifeboat backs up")
+            return problems
+        }
+        if seal.sealed { problems.append("the node is sealed: no snapshot can be taken until it is unsealed") }
+        let reply = try await send(.GET, "sys/storage/raft/autopilot/state", token: token, timeout: .seconds(10))
+        let state = reply.payload
+        if reply.ok, let healthy = state?["healthy"] as? Bool, !healthy {
+            let tolerance = (state?["failure_tolerance"] as? NSNumber)?.intValue
+            problems.append("raft autopilot reports the cluster unhealthy\(tolerance.map { " (failure tolerance \($0))" } ?? ""): a lost node may lose the quorum snapshots come from")
+        }
+        return problems
+    }
+
+    static func unsigned(_ value: Any?) -> UInt64? {
+        switch value {
+        case let number as NSNumber: number.uint64Value
+        case let text as String: UInt64(text)
+        default: nil
+        }
     }
 
     /// `GET sys/health` status code: 200 active, 429 standby, 501 uninitialised, 503 sealed.

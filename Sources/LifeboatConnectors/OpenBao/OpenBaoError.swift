@@ -1,7 +1,9 @@
+import LifeboatErrors
+
 /// Why an OpenBao backup, restore or check failed: a code scripts can act on, the object it
 /// concerns (an address, a snapshot, a path) and what the user can do. Never holds a token or a key.
 public struct OpenBaoError: Error, Sendable, CustomStringConvertible {
-    public enum Code: String, Sendable, Hashable {
+    public enum Code: String, Sendable, CaseIterable, Hashable {
         /// Nothing answered at the address (refused, timed out, DNS).
         case unreachable
         /// The server answered with an error the operation cannot continue past.
@@ -38,4 +40,19 @@ public struct OpenBaoError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(object): \(message)" }
+}
+
+extension OpenBaoError: LifeboatError {
+    public var errorCode: String { "openbao.\(code.rawValue)" }
+    public var errorObject: String? { object }
+    public var errorMessage: String { message }
+    /// A damaged snapshot 3, keys that are not the snapshot's 12, a missing setting 2, else 1.
+    public var exitStatus: ExitStatus {
+        switch code {
+        case .tamperedSnapshot: .damaged
+        case .custodyMismatch, .invalidKeyMaterial: .wrongKey
+        case .missingSetting: .usage
+        case .unreachable, .requestFailed, .targetNotEmpty, .transitUnavailable, .sealMismatch, .timedOut, .notReady: .failure
+        }
+    }
 }

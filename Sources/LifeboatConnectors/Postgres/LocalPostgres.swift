@@ -133,7 +133,8 @@ public final class LocalPostgres: @unchecked Sendable {
         } catch {
             let log = instance.logTail()
             await instance.stop()
-            throw PostgresError(.unreachable, dataDirectory.path, "the server did not come up: \(log)")
+            let reason = (error as? PostgresError)?.message ?? "\(error)"
+            throw PostgresError(.unreachable, dataDirectory.path, "the server did not come up (\(reason)): \(log)")
         }
         return instance
     }
@@ -156,8 +157,10 @@ public final class LocalPostgres: @unchecked Sendable {
     /// The last lines of the server log, for error messages.
     public func logTail(lines: Int = 6) -> String {
         let text = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
-        return text.split(separator: "\n").filter { !$0.contains("LOG:  ") || $0.contains("FATAL") }.suffix(lines)
-            .joined(separator: " | ")
+        let all = text.split(separator: "\n")
+        let problems = all.filter { !$0.contains("LOG:  ") || $0.contains("FATAL") }
+        // A server that only logged progress (still in recovery, waiting for WAL) says so through its LOG lines.
+        return (problems.isEmpty ? all : problems).suffix(lines).joined(separator: " | ")
     }
 
     /// Fast shutdown (SIGINT: roll back open transactions, checkpoint, exit); SIGKILL after `grace`.

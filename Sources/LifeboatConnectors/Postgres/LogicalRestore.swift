@@ -24,7 +24,7 @@ extension PostgresConnector {
     public func logicalConflicts(_ manifest: SnapshotManifest, in target: PostgresEndpoint) async throws -> [String] {
         let psql = try Psql(target)
         let existingDatabases = Set(try await psql.rows("SELECT datname FROM pg_database").map { $0[0] })
-        let databases = (manifest.source["databases"] ?? "").split(separator: ",").map(String.init)
+        let databases = PostgresFacts(manifest).databases
         var conflicts = databases.filter { $0 != "postgres" && existingDatabases.contains($0) }
         if databases.contains("postgres") {
             let userTables = try await psql.value("""
@@ -40,10 +40,10 @@ extension PostgresConnector {
         _ manifest: SnapshotManifest, from repository: Repository, into target: PostgresEndpoint, force: Bool = false
     ) async throws -> LogicalRestoreReport {
         let clock = Date()
-        guard manifest.kind == Self.kind, manifest.source["method"] == PostgresBackupMethod.logical.rawValue,
+        guard manifest.kind == Self.kind, PostgresFacts(manifest).method == .logical,
               manifest.source["format"] == LogicalArchive.format else {
             throw PostgresError(.wrongSnapshot, "snapshot \(manifest.id.prefix(8))",
-                                "is not a logical PostgreSQL backup (kind \(manifest.kind), method \(manifest.source["method"] ?? "none"))")
+                                "is not a logical PostgreSQL backup (kind \(manifest.kind), method \(PostgresFacts(manifest).method?.rawValue ?? "none"))")
         }
         let psql = try Psql(target)
         let conflicts = try await logicalConflicts(manifest, in: target)

@@ -290,6 +290,40 @@ extension PostgresConnector {
 }
 
 extension PostgresConnector {
+    /// The server's archiving settings as it runs now: `archive_mode`, `wal_level`, `archive_command`.
+    public func archivingSettings() async throws -> (archiveMode: String, walLevel: String, archiveCommand: String) {
+        let row = try await Psql(endpoint).rows("SELECT current_setting('archive_mode'), current_setting('wal_level'), current_setting('archive_command')").first ?? []
+        guard row.count == 3 else { throw PostgresError(.toolFailed, "\(endpoint)", "the archiving settings could not be read") }
+        return (row[0], row[1], row[2])
+    }
+
+    /// What is wrong with `settings` for a store whose WAL Lifeboat archives continuously. The
+    /// command itself is never quoted back: an operator may have put a secret in it.
+    public static func archivingProblems(store: String, _ settings: (archiveMode: String, walLevel: String, archiveCommand: String)) -> [String] {
+        var problems: [String] = []
+        if !["on", "always"].contains(settings.archiveMode) {
+            problems.append("archive_mode is '\(settings.archiveMode)': the catalog's `continuous` cadence needs WAL archiving on (ALTER SYSTEM SET archive_mode = 'on', then restart)")
+        }
+        if !["replica", "logical"].contains(settings.walLevel) {
+            problems.append("wal_level is '\(settings.walLevel)': archived WAL can restore nothing below 'replica'")
+        }
+        if !pushesInto(store: store, settings.archiveCommand) {
+            problems.append("archive_command does not run `lifeboat postgres wal-push --store \(store)`: WAL goes elsewhere or nowhere, and point-in-time recovery stops at the last segment that arrived")
+        }
+        return problems
+    }
+
+    /// Whether `command` runs wal-push for `store` (`--store NAME`, `--store=NAME`, quoted or not).
+    static func pushesInto(store: String, _ command: String) -> Bool {
+        let words = command.split(whereSeparator: { $0 == " " || $0 == "\t" }).map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "'\"")) }
+        guard words.contains("wal-push") else { return false }
+        for (index, word) in words.enumerated() {
+            if word.hasPrefix("--store="), word.dropFirst("--store=".count).trimmingCharacters(in: CharacterSet(charactersIn: "'\"")) == store { return true }
+            if word == "--store", index + 1 < words.count, words[index + 1] == store { return true }
+        }
+        return false
+    }
+
     /// The server's `pg_stat_archiver`: how many WAL files it archived and failed to, and the last of each.
     public func archiverHealth() async throws -> PlatformStatus.ArchiverHealth {
         let stamp = "to_char(%@ AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"

@@ -3,7 +3,7 @@ import LifeboatCore
 import LifeboatRepository
 
 /// Logical (SQL-level dumps) or physical (a base backup for point-in-time recovery).
-public enum PostgresBackupMethod: String, Sendable, CaseIterable {
+public enum PostgresBackupMethod: String, Sendable, CaseIterable, Codable {
     case logical, physical
 
     /// The catalog's free-text `method` decides: "basebackup" or "physical" in it means physical.
@@ -186,15 +186,16 @@ public struct PostgresConnector: Sendable {
     /// backup to choose) unless the repository skips damaged ones.
     public func backups(in repository: Repository, method: PostgresBackupMethod) async throws -> [SnapshotManifest] {
         try await repository.snapshotsToChooseFrom().manifests.filter {
-            $0.store == store && $0.kind == Self.kind && $0.source["method"] == method.rawValue
+            $0.store == store && $0.kind == Self.kind && PostgresFacts($0).method == method
         }
     }
 
     /// The newest logical backup whose data is not newer than `time` (its `source_time` is at or before it).
     public func newestLogicalBackup(notAfter time: Date, in repository: Repository) async throws -> SnapshotManifest? {
         try await backups(in: repository, method: .logical)
-            .filter { ($0.source["source_time"].flatMap(SourceTime.parse) ?? .distantFuture) <= time }
-            .max { (SourceTime.parse($0.source["source_time"]!)!, $0.id) < (SourceTime.parse($1.source["source_time"]!)!, $1.id) }
+            .compactMap { manifest in PostgresFacts(manifest).sourceTime.map { (time: $0, manifest: manifest) } }
+            .filter { $0.time <= time }
+            .max { ($0.time, $0.manifest.id) < ($1.time, $1.manifest.id) }?.manifest
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import LifeboatCore
+import LifeboatErrors
 
 /// How to reach one PostgreSQL server, as libpq tools take it. The password travels only in the
 /// child's environment (`PGPASSWORD`), never in arguments, logs or manifests.
@@ -46,7 +47,7 @@ public struct PostgresEndpoint: Sendable, Hashable, CustomStringConvertible {
 /// A PostgreSQL operation failed; `code` says what kind of failure, `context` names the store,
 /// database, file or segment concerned. Never carries a password.
 public struct PostgresError: Error, Sendable, CustomStringConvertible {
-    public enum Code: String, Sendable {
+    public enum Code: String, Sendable, CaseIterable {
         /// The server cannot be reached or refuses the login.
         case unreachable
         /// A SQL statement or a PostgreSQL tool failed.
@@ -126,8 +127,15 @@ public struct Psql: Sendable {
                 return
             } catch let error as PostgresError {
                 last = error.message
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                // psql itself could not be started (a loaded machine): not a verdict on the server; retry.
+                last = "\(error)"
             }
-            guard stillRunning() else { break }
+            guard stillRunning() else {
+                throw PostgresError(.unreachable, endpoint.description, "the server exited before it answered: \(last)")
+            }
             try await Task.sleep(for: .milliseconds(100))
         }
         throw PostgresError(.unreachable, endpoint.description, "not ready within \(Int(timeout)) s: \(last)")
@@ -174,4 +182,16 @@ func formatPostgresTime(_ date: Date) -> String {
     let seconds = date.timeIntervalSince1970.rounded(.down)
     let micros = min(999_999, Int(((date.timeIntervalSince1970 - seconds) * 1_000_000).rounded()))
     return formatter.string(from: Date(timeIntervalSince1970: seconds)) + String(format: ".%06d+00", micros)
+}
+
+extension PostgresError: LifeboatError {
+    public var errorCode: String { "postgres.\(code.rawValue)" }
+    public var errorObject: String? { context }
+    public var errorMessage: String { message }
+    public var exitStatus: ExitStatus {
+        switch code {
+        case .invalidArgument, .wrongSnapshot: .usage
+        case .unreachable, .toolFailed, .refused, .notRestorable, .missingWAL, .recoveryFailed: .failure
+        }
+    }
 }

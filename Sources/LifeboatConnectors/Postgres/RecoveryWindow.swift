@@ -154,10 +154,9 @@ extension PostgresConnector {
 
     func windows(of base: SnapshotManifest, archived: Set<String>, histories: [(history: TimelineHistory, archived: Date)],
                  repository: Repository) async throws -> [BaseBackupWindow] {
-        guard let start = base.source["start_lsn"].flatMap(LSN.init), let end = base.source["end_lsn"].flatMap(LSN.init),
-              let timeline = base.source["timeline"].flatMap({ UInt32($0) }),
-              let finished = base.source["source_time"].flatMap(SourceTime.parse) else { return [] }
-        let segmentSize = base.source["wal_segment_size"].flatMap { UInt64($0) } ?? (16 << 20)
+        let facts = PostgresFacts(base)
+        guard let start = facts.startLSN, let end = facts.endLSN, let timeline = facts.timeline, let finished = facts.sourceTime else { return [] }
+        let segmentSize = facts.walSegmentSize ?? (16 << 20)
         // The base's own timeline, then every later timeline that branched off it after the backup started.
         let own = histories.first { $0.history.timeline == timeline }?.history ?? TimelineHistory(timeline: timeline)
         var paths: [(history: TimelineHistory, began: Date?)] = [(own, nil)]
@@ -238,8 +237,9 @@ extension PostgresConnector {
         let bases = try await backups(in: repository, method: .physical)
         let archived = try await repository.listWAL(store: store)
         let oldest = bases.compactMap { base -> WALSegment? in
-            guard let start = base.source["start_lsn"].flatMap(LSN.init), let timeline = base.source["timeline"].flatMap({ UInt32($0) }) else { return nil }
-            let size = base.source["wal_segment_size"].flatMap { UInt64($0) } ?? (16 << 20)
+            let facts = PostgresFacts(base)
+            guard let start = facts.startLSN, let timeline = facts.timeline else { return nil }
+            let size = facts.walSegmentSize ?? (16 << 20)
             return WALSegment(timeline: timeline, containing: start, segmentSize: size)
         }.min { $0.number < $1.number }
         guard let oldest, bases.count > 0 else {

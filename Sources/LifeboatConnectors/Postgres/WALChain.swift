@@ -164,3 +164,19 @@ public struct WALChain: Sendable, Hashable {
         }
     }
 }
+
+extension LSN: Codable {
+    /// As PostgreSQL writes it: `0/3000148`.
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let lsn = LSN(text) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not an LSN: \(text)"))
+        }
+        self = lsn
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}

@@ -1,4 +1,5 @@
 import Foundation
+import LifeboatErrors
 
 /// A program Lifeboat drives (`pg_dump`, `etcdutl`, `bao` …), found once and then run by path.
 public struct ExternalTool: Sendable, Hashable {
@@ -112,4 +113,11 @@ public struct ToolError: Error, CustomStringConvertible, Sendable {
         self.reason = reason
     }
     public var description: String { "\(tool): \(reason)" }
+}
+
+extension ToolError: LifeboatError {
+    public var errorCode: String { "tool.failed" }
+    public var errorObject: String? { tool }
+    public var errorMessage: String { reason }
+    public var exitStatus: ExitStatus { .failure }
 }

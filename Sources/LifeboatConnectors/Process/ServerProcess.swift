@@ -1,4 +1,5 @@
 import Foundation
+import LifeboatErrors
 
 /// A server process Lifeboat started (a drill's scratch instance, the demo's servers, a test's server);
 /// stopped by PID when its owner is done, even if that owner failed.
@@ -186,8 +187,15 @@ private func withLoopbackSocket<T>(port: Int, _ body: (Int32, UnsafePointer<sock
 }
 
 /// A server did not come up: it exited, or nothing listened in time.
-public struct ServerStartError: Error, CustomStringConvertible {
+public struct ServerStartError: Error, Sendable, CustomStringConvertible {
     public var message: String
     public init(message: String) { self.message = message }
     public var description: String { message }
+}
+
+extension ServerStartError: LifeboatError {
+    public var errorCode: String { "server.start_failed" }
+    public var errorObject: String? { nil }
+    public var errorMessage: String { message }
+    public var exitStatus: ExitStatus { .failure }
 }

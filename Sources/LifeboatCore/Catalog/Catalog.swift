@@ -8,10 +8,14 @@ public struct Catalog: Sendable, Hashable {
     public var stores: [Store]
     public var planes: [Plane]
     public var exclusions: [Exclusion]
+    /// Drills the scheduler runs on their own cadence (`drills:`).
+    public var drills: [DrillSchedule]
+    /// The IANA time zone cron cadences are read in (`timezone: Europe/Berlin`); nil is UTC.
+    public var timeZone: String?
 
     public init(
         version: Int = 1, platform: String? = nil, repository: RepositorySettings? = nil,
-        stores: [Store], planes: [Plane] = [], exclusions: [Exclusion] = []
+        stores: [Store], planes: [Plane] = [], exclusions: [Exclusion] = [], drills: [DrillSchedule] = [], timeZone: String? = nil
     ) {
         self.version = version
         self.platform = platform
@@ -19,6 +23,8 @@ public struct Catalog: Sendable, Hashable {
         self.stores = stores
         self.planes = planes
         self.exclusions = exclusions
+        self.drills = drills
+        self.timeZone = timeZone
     }
 
     public func store(named name: String) -> Store? { stores.first { $0.name == name } }
@@ -347,23 +353,33 @@ public struct EtcdMember: Sendable, Hashable, Codable {
     enum CodingKeys: String, CodingKey { case name, peerURL = "peer_url", dataDirectory = "data_dir" }
 }
 
+/// Buckets on one S3-compatible endpoint (AWS when `endpoint` is absent).
 public struct S3Connection: Sendable, Hashable {
     public var endpoint: String?
     public var region: String?
     public var buckets: [String]
+    /// Only keys starting with one of these are backed up, in every bucket (all keys when empty).
+    public var prefixes: [String]
+    /// Both or neither; with neither, the environment's AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
     public var accessKeyID: SecretReference?
     public var secretAccessKey: SecretReference?
     public var pathStyle: Bool
-    public init(endpoint: String? = nil, region: String? = nil, buckets: [String], accessKeyID: SecretReference? = nil, secretAccessKey: SecretReference? = nil, pathStyle: Bool = false) {
+    /// `versions: all`: every version of a versioned bucket (and its delete markers), not only the current ones.
+    public var allVersions: Bool
+    public init(endpoint: String? = nil, region: String? = nil, buckets: [String], prefixes: [String] = [], accessKeyID: SecretReference? = nil,
+                secretAccessKey: SecretReference? = nil, pathStyle: Bool = false, allVersions: Bool = false) {
         self.endpoint = endpoint
         self.region = region
         self.buckets = buckets
+        self.prefixes = prefixes
         self.accessKeyID = accessKeyID
         self.secretAccessKey = secretAccessKey
         self.pathStyle = pathStyle
+        self.allVersions = allVersions
     }
 }
 
+/// Directory trees on the machine running Lifeboat: absolute paths of their roots.
 public struct FilesConnection: Sendable, Hashable {
     public var paths: [String]
     public init(paths: [String]) { self.paths = paths }
@@ -405,6 +421,28 @@ public struct Plane: Sendable, Hashable {
         self.rpo = rpo
         self.rto = rto
         self.stores = stores
+    }
+}
+
+/// A drill the scheduler runs: a scratch restore of `stores` (all stores Lifeboat restores when
+/// empty) on `cadences`, whose proof must never be older than `maxProofAge`.
+public struct DrillSchedule: Sendable, Hashable {
+    public var name: String
+    public var cadences: [Cadence]
+    public var stores: [String]
+    /// How old the newest passing drill of these stores may be before the proof counts as stale.
+    public var maxProofAge: TimeSpan?
+
+    public init(name: String, cadences: [Cadence], stores: [String] = [], maxProofAge: TimeSpan? = nil) {
+        self.name = name
+        self.cadences = cadences
+        self.stores = stores
+        self.maxProofAge = maxProofAge
+    }
+
+    /// The stores it drills in `catalog`: those named, or every store Lifeboat restores.
+    public func stores(in catalog: Catalog) -> [String] {
+        stores.isEmpty ? catalog.stores.filter { !$0.kind.isManual }.map(\.name) : stores
     }
 }
 

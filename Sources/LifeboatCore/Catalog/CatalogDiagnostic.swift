@@ -1,3 +1,5 @@
+import LifeboatErrors
+
 /// One problem found in a catalog file, positioned at the file, line, column and field it concerns.
 ///
 /// Messages never repeat a value that might be a secret.
@@ -25,6 +27,8 @@ public struct CatalogDiagnostic: Error, Sendable, Hashable, CustomStringConverti
         case dependencyExceedsRPO = "dependency_exceeds_rpo"
         case noRetention = "no_retention"
         case noVerifyChecks = "no_verify_checks"
+        /// A drill runs less often than its `max_proof_age`: its proof goes stale between drills.
+        case drillExceedsProofAge = "drill_exceeds_proof_age"
     }
 
     public var severity: Severity
@@ -111,4 +115,18 @@ func editDistance(_ a: String, _ b: String) -> Int {
         previous = current
     }
     return previous[b.count]
+}
+
+extension CatalogError: LifeboatError {
+    public var errorCode: String { "catalog.invalid" }
+    public var errorObject: String? { file }
+    public var errorMessage: String { errors.map(\.description).joined(separator: "\n") }
+    public var exitStatus: ExitStatus { .usage }
+}
+
+extension CatalogDiagnostic: LifeboatError {
+    public var errorCode: String { "catalog.invalid" }
+    public var errorObject: String? { nil }
+    public var errorMessage: String { description }
+    public var exitStatus: ExitStatus { .usage }
 }

@@ -110,7 +110,7 @@ struct NodeReader {
             report(.missingField, "stores", at: nil, "the catalog is empty", hint: "a catalog needs at least a `stores:` list")
             return nil
         }
-        guard let top = fields(root, path: "", allowed: ["version", "platform", "repository", "stores", "planes", "exclusions"], required: ["stores"]) else {
+        guard let top = fields(root, path: "", allowed: ["version", "platform", "repository", "timezone", "stores", "planes", "exclusions", "drills"], required: ["stores"]) else {
             return nil
         }
         var version = 1
@@ -124,9 +124,12 @@ struct NodeReader {
         let stores = top["stores"].flatMap { locatedList($0, path: "stores") { reader, node, path in reader.readStore(node, path: path) } } ?? []
         let planes = top["planes"].flatMap { locatedList($0, path: "planes") { reader, node, path in reader.readPlane(node, path: path) } } ?? []
         let exclusions = top["exclusions"].flatMap { locatedList($0, path: "exclusions") { reader, node, path in reader.readExclusion(node, path: path) } } ?? []
-        paths = CatalogFieldPaths(stores: stores.map(\.path), planes: planes.map(\.path), exclusions: exclusions.map(\.path))
+        let drills = top["drills"].flatMap { locatedList($0, path: "drills") { reader, node, path in reader.readDrill(node, path: path) } } ?? []
+        let timeZone = top["timezone"].flatMap { readTimeZone($0, path: "timezone") }
+        paths = CatalogFieldPaths(stores: stores.map(\.path), planes: planes.map(\.path), exclusions: exclusions.map(\.path),
+                                  drills: drills.map(\.path))
         return Catalog(version: version, platform: platform, repository: repository, stores: stores.map(\.value),
-                       planes: planes.map(\.value), exclusions: exclusions.map(\.value))
+                       planes: planes.map(\.value), exclusions: exclusions.map(\.value), drills: drills.map(\.value), timeZone: timeZone)
     }
 
     mutating func reportSyntax(_ error: YamlError) {
@@ -317,17 +320,45 @@ struct NodeReader {
                 password: f["password"].flatMap { secret($0, path: f.path("password")) },
                 members: members, clusterToken: f["cluster_token"].flatMap { string($0, path: f.path("cluster_token")) }))
         case .s3:
-            guard let f = fields(node, path: path, allowed: ["endpoint", "region", "buckets", "access_key_id", "secret_access_key", "path_style"], required: ["buckets"]),
-                  let buckets = f["buckets"].flatMap({ stringList($0, path: f.path("buckets")) }) else { return nil }
+            guard let f = fields(node, path: path, allowed: ["endpoint", "region", "buckets", "prefixes", "versions", "access_key_id", "secret_access_key", "path_style"],
+                                 required: ["buckets"]),
+                  let buckets = f["buckets"].flatMap({ list($0, path: f.path("buckets")) { reader, item, itemPath in reader.bucketName(item, path: itemPath) } })
+            else { return nil }
+            if case .sequence(let items)? = f["buckets"], items.isEmpty { report(.missingField, f.path("buckets"), at: f["buckets"]?.position, "the bucket list is empty") }
+            if Set(buckets).count != buckets.count { report(.duplicateName, f.path("buckets"), at: f["buckets"]?.position, "a bucket is listed twice") }
+            let endpoint = f["endpoint"].flatMap { address($0, path: f.path("endpoint")) }
+            if let endpoint, let node = f["endpoint"] {
+                let url = URL(string: endpoint)
+                if !["http", "https"].contains(url?.scheme?.lowercased() ?? "") || url?.host?.isEmpty != false || !(url?.path.isEmpty ?? true) && url?.path != "/" {
+                    report(.badValue, f.path("endpoint"), at: node.position, "'\(endpoint)' is not an S3 endpoint",
+                           hint: "write http(s)://host[:port] without a path, e.g. https://s3.eu-central-1.amazonaws.com")
+                }
+            }
+            let region = f["region"].flatMap { string($0, path: f.path("region")) }
+            let prefixes = f["prefixes"].flatMap { stringList($0, path: f.path("prefixes")) } ?? []
+            let accessKeyID = f["access_key_id"].flatMap { secret($0, path: f.path("access_key_id")) }
+            let secretAccessKey = f["secret_access_key"].flatMap { secret($0, path: f.path("secret_access_key")) }
+            if f.has("access_key_id") != f.has("secret_access_key") {
+                report(.missingField, f.path(f.has("access_key_id") ? "secret_access_key" : "access_key_id"), at: f.position,
+                       "give both access_key_id and secret_access_key, or neither (then AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are read from the environment)")
+            }
             return .s3(S3Connection(
-                endpoint: f["endpoint"].flatMap { address($0, path: f.path("endpoint")) },
-                region: f["region"].flatMap { string($0, path: f.path("region")) }, buckets: buckets,
-                accessKeyID: f["access_key_id"].flatMap { secret($0, path: f.path("access_key_id")) },
-                secretAccessKey: f["secret_access_key"].flatMap { secret($0, path: f.path("secret_access_key")) },
-                pathStyle: f["path_style"].flatMap { bool($0, path: f.path("path_style")) } ?? false))
+                endpoint: endpoint, region: region, buckets: buckets, prefixes: prefixes, accessKeyID: accessKeyID, secretAccessKey: secretAccessKey,
+                pathStyle: f["path_style"].flatMap { bool($0, path: f.path("path_style")) } ?? false,
+                allVersions: f["versions"].flatMap { oneOf($0, path: f.path("versions"), ["current", "all"]) } == "all"))
         case .files:
             guard let f = fields(node, path: path, allowed: ["paths"], required: ["paths"]),
-                  let paths = f["paths"].flatMap({ stringList($0, path: f.path("paths")) }) else { return nil }
+                  let located = f["paths"].flatMap({ locatedList($0, path: f.path("paths")) { reader, item, itemPath in reader.absolutePath(item, path: itemPath) } })
+            else { return nil }
+            let paths = located.map(\.value)
+            if case .sequence(let items)? = f["paths"], items.isEmpty { report(.missingField, f.path("paths"), at: f["paths"]?.position, "the path list is empty") }
+            // Nested roots would back the inner tree up twice and restore it over itself.
+            for (index, (path, itemPath)) in located.enumerated() {
+                if let outer = paths.enumerated().first(where: { $0.offset != index && (path == $0.element ? $0.offset < index : path.hasPrefix($0.element == "/" ? "/" : $0.element + "/")) }) {
+                    report(.badValue, itemPath, at: locations[itemPath], "\(path) is \(path == outer.element ? "listed twice" : "inside \(outer.element)")",
+                           hint: "list each tree once, by its top directory")
+                }
+            }
             return .files(FilesConnection(paths: paths))
         case .external:
             guard let f = fields(node, path: path, allowed: ["url"], required: ["url"]),
@@ -364,6 +395,33 @@ struct NodeReader {
         let recoveryPath = f["recovery_path"].flatMap { string($0, path: f.path("recovery_path")) }
         guard let name, let rationale, let recoveryPath else { return nil }
         return Exclusion(name: name, rationale: rationale, recoveryPath: recoveryPath)
+    }
+
+    mutating func readDrill(_ node: Node, path: String) -> DrillSchedule? {
+        guard let f = fields(node, path: path, allowed: ["name", "cadence", "stores", "max_proof_age"], required: ["name", "cadence"]) else { return nil }
+        let name = f["name"].flatMap { identifier($0, path: f.path("name")) }
+        var cadences = f["cadence"].flatMap { cadenceList($0, path: f.path("cadence")) }
+        if let node = f["cadence"], cadences?.contains(.continuous) == true {
+            report(.badCadence, f.path("cadence"), at: node.position, "a drill cannot be continuous",
+                   hint: "give an interval or a cron expression, e.g. '0 3 1 */3 *' (quarterly)")
+            cadences = nil
+        }
+        let stores = f["stores"].flatMap { stringList($0, path: f.path("stores")) } ?? []
+        let maxProofAge = f["max_proof_age"].flatMap { timeSpan($0, path: f.path("max_proof_age")) }
+        guard let name, let cadences else { return nil }
+        return DrillSchedule(name: name, cadences: cadences, stores: stores, maxProofAge: maxProofAge)
+    }
+
+    /// An IANA time zone name (`Europe/Berlin`, `UTC`).
+    mutating func readTimeZone(_ node: Node, path: String) -> String? {
+        guard let text = string(node, path: path) else { return nil }
+        guard TimeZone(identifier: text) != nil else {
+            let suggestion = closestMatch(to: text, in: TimeZone.knownTimeZoneIdentifiers + ["UTC"])
+            report(.badValue, path, at: node.position, "'\(text)' is not a time zone",
+                   hint: suggestion.map { "did you mean '\($0)'?" } ?? "give an IANA name such as UTC or Europe/Berlin")
+            return nil
+        }
+        return text
     }
 
     // MARK: building blocks
@@ -448,6 +506,19 @@ struct NodeReader {
         }
         // Without a trailing slash or dots: `DIR.lifeboat-previous-…` must land beside DIR, not in it.
         return URL(fileURLWithPath: text).standardizedFileURL.path
+    }
+
+    /// An S3 bucket name: 3–63 characters of lowercase letters, digits, '.' and '-', starting and ending alphanumeric.
+    mutating func bucketName(_ node: Node, path: String) -> String? {
+        guard let text = string(node, path: path) else { return nil }
+        let valid = (3...63).contains(text.count) && text.allSatisfy { ($0.isASCII && ($0.isLowercase || $0.isNumber)) || $0 == "." || $0 == "-" }
+            && text.first.map { $0.isLowercase || $0.isNumber } == true && text.last.map { $0.isLowercase || $0.isNumber } == true && !text.contains("..")
+        guard valid else {
+            report(.badValue, path, at: node.position, "'\(text)' is not a valid bucket name",
+                   hint: "3–63 characters: lowercase letters, digits, '.' and '-', starting and ending with a letter or digit")
+            return nil
+        }
+        return text
     }
 
     mutating func stringList(_ node: Node, path: String) -> [String]? {

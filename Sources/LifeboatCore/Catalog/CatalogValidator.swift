@@ -98,6 +98,34 @@ public enum CatalogValidator {
                     hint: closestMatch(to: name, in: storeNames).map { "did you mean '\($0)'?" })
             }
         }
+        var drillNames: [String: Int] = [:]
+        for (index, drill) in catalog.drills.enumerated() {
+            let path = index < paths.drills.count ? paths.drills[index] : "drills[\(index)]"
+            if let first = drillNames[drill.name] {
+                add(.error, .duplicateName, "\(path).name", "drill '\(drill.name)' is already declared by \(first < paths.drills.count ? paths.drills[first] : "drills[\(first)]")",
+                    hint: "drill names name their jobs and reports; give each drill its own name")
+            } else {
+                drillNames[drill.name] = index
+            }
+            for (position, name) in drill.stores.enumerated() {
+                let field = "\(path).stores[\(position)]"
+                guard let store = catalog.store(named: name) else {
+                    if alsoDeclared.contains(name) { continue }
+                    add(.error, .unknownDependency, field, "drill '\(drill.name)' names store '\(name)', which is not in this catalog",
+                        hint: closestMatch(to: name, in: storeNames).map { "did you mean '\($0)'?" } ?? "declare '\(name)' under stores, or remove it from the drill")
+                    continue
+                }
+                if store.kind.isManual {
+                    add(.error, .badValue, field, "drill '\(drill.name)' names '\(name)', an external store Lifeboat does not restore",
+                        hint: "drill only stores Lifeboat backs up; check external ones by hand")
+                }
+            }
+            if let maxAge = drill.maxProofAge, let gap = drill.cadences.compactMap(\.longestGap).min(), gap > maxAge {
+                add(.warning, .drillExceedsProofAge, "\(path).max_proof_age",
+                    "drill '\(drill.name)' runs at most every \(gap) but its proof may be only \(maxAge) old: the proof goes stale between drills",
+                    hint: "drill at least every \(maxAge), or raise max_proof_age")
+            }
+        }
         var exclusionNames: [String: Int] = [:]
         for (index, exclusion) in catalog.exclusions.enumerated() {
             if let first = exclusionNames[exclusion.name] {
@@ -116,11 +144,13 @@ public struct CatalogFieldPaths: Sendable, Hashable {
     public var stores: [String]
     public var planes: [String]
     public var exclusions: [String]
+    public var drills: [String]
 
-    public init(stores: [String], planes: [String], exclusions: [String]) {
+    public init(stores: [String], planes: [String], exclusions: [String], drills: [String] = []) {
         self.stores = stores
         self.planes = planes
         self.exclusions = exclusions
+        self.drills = drills
     }
 
     /// Paths for a catalog built in code, where every entry is at its own index.
@@ -128,5 +158,6 @@ public struct CatalogFieldPaths: Sendable, Hashable {
         stores = catalog.stores.indices.map { "stores[\($0)]" }
         planes = catalog.planes.indices.map { "planes[\($0)]" }
         exclusions = catalog.exclusions.indices.map { "exclusions[\($0)]" }
+        drills = catalog.drills.indices.map { "drills[\($0)]" }
     }
 }

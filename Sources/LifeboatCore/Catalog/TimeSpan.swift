@@ -1,4 +1,5 @@
 import Foundation
+import LifeboatErrors
 
 /// A non-negative length of time written the way operators write it: `90s`, `15m`, `4h`, `1d`, `2w`, `1h30m`.
 ///
@@ -93,4 +94,12 @@ public struct TimeSpan: Sendable, Hashable, Comparable, Codable, CustomStringCon
         var container = encoder.singleValueContainer()
         try container.encode(description)
     }
+}
+
+extension TimeSpan.ParseError: LifeboatError {
+    public var errorCode: String { "catalog.invalid_duration" }
+    public var errorObject: String? { nil }
+    public var errorMessage: String { message }
+    public var description: String { message }
+    public var exitStatus: ExitStatus { .usage }
 }

@@ -1,3 +1,5 @@
+import LifeboatErrors
+
 /// The ordered restore: which store comes back when, how, and which gate proves it worked.
 ///
 /// Built by a pure function from a `Catalog`: P0 before P1 before P2 before P3, every
@@ -162,4 +164,12 @@ extension RestorePlan {
         }
         return (builtIn.map { [$0] } ?? []) + store.verify.map(\.summary)
     }
+}
+
+extension PlanError: LifeboatError {
+    public var errorCode: String { "plan.dependency_cycle" }
+    public var errorObject: String? { nil }
+    public var errorMessage: String { description }
+    /// A catalog whose stores cannot be ordered is a catalog error.
+    public var exitStatus: ExitStatus { .usage }
 }

@@ -9,6 +9,10 @@ public struct PlatformStatus: Codable, Sendable, Hashable {
     public var maximumProofAge: Double
     public var stores: [StoreStatus]
     public var lastDrill: DrillSummary?
+    /// Repository objects the status could not read (snapshot manifests, recovery points, drill
+    /// evidence), by name. While any is listed, a store's "last backup" may be older than its real
+    /// newest one: the status says so instead of presenting older data as the latest.
+    public var damaged: [String] = []
 
     public struct StoreStatus: Codable, Sendable, Hashable {
         public var store: String
@@ -43,6 +47,9 @@ public struct PlatformStatus: Codable, Sendable, Hashable {
         public var exposureFrom: String?
         /// What the store's own server says of its WAL archiving (`pg_stat_archiver`), when asked.
         public var archiver: ArchiverHealth?
+        /// How the live store differs from the coverage the catalog describes, checked at each
+        /// status read (empty: as described; nil: not checked for this kind, or no server asked).
+        public var coverageProblems: [String]?
         /// What a platform restore now would lose of this store: it comes back no newer than the
         /// stores it depends on, so its exposure is the largest along its dependencies.
         public var effectiveExposure: Double?

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import LifeboatErrors
 
 /// Shamir's secret sharing over GF(2^8) with the AES polynomial 0x11B, byte by byte — the
 /// construction of hashicorp/vault `shamir/shamir.go` (and OpenBao). A share is `y₀…y_{L−1} ‖ x`.
@@ -147,4 +148,11 @@ public struct PrintableShare: Sendable, Hashable, CustomStringConvertible {
         self.threshold = threshold
         share = Shamir.Share(x: x[0], y: Array(y))
     }
+}
+
+extension Shamir.Failure: LifeboatError {
+    public var errorCode: String { "repository.invalid_shares" }
+    public var errorObject: String? { nil }
+    public var errorMessage: String { description }
+    public var exitStatus: ExitStatus { .wrongKey }
 }

@@ -60,6 +60,22 @@ public struct SnapshotManifest: Codable, Sendable, Hashable {
     public var chunks: [ChunkReference]
     /// The recovery point this snapshot was taken in, when it belongs to one.
     public var point: String?
+    /// Version 2 (a snapshot of many items: a bucket's objects, a tree's files): every chunk the
+    /// items reference, each id once. The stream above (`chunks`, `size`, `sha256`) is then the
+    /// snapshot's index, which names each item's own chunks; these keep them alive for prune and
+    /// mirror. Absent in version 1 (one artefact whose stream is the data).
+    public var contentChunks: [ChunkReference]?
+
+    /// Every chunk the snapshot needs: its stream's and, for a many-item snapshot, its items'.
+    public var allChunks: [ChunkReference] { chunks + (contentChunks ?? []) }
+
+    /// The newest manifest version this Lifeboat reads.
+    public static let newestVersion = 2
+
+    enum CodingKeys: String, CodingKey {
+        case version, id, store, kind, tags, hostname, started, finished, source, size, sha256, chunks, point
+        case contentChunks = "content_chunks"
+    }
 
     public struct ChunkReference: Codable, Sendable, Hashable {
         public var id: String
@@ -68,11 +84,30 @@ public struct SnapshotManifest: Codable, Sendable, Hashable {
 }
 
 /// Where each kind of object lives, by name.
-enum ObjectPath {
-    static let config = "config"
-    static func key(_ id: String) -> String { "keys/\(id)" }
-    static func chunk(_ id: String) -> String { "data/\(id.prefix(2))/\(id)" }
-    static func snapshot(_ id: String) -> String { "snapshots/\(id)" }
+/// Every object name and prefix of the repository, in one place (docs/repository-format.md §3).
+public enum ObjectPath {
+    public static let config = "config"
+    public static let keys = "keys/"
+    public static let data = "data/"
+    public static let snapshots = "snapshots/"
+    public static let locks = "locks/"
+    public static let wal = "wal/"
+    /// Recovery points.
+    public static let points = DocumentNamespace.points.prefix
+    /// Drill and production-restore reports.
+    public static let evidence = DocumentNamespace.evidence.prefix
+    /// Records of restores in progress that must survive a crash (OpenBao's temporary initialisation).
+    public static let restores = "restores/"
+    /// Chunk index objects (§16): hints naming chunks that exist, never trusted over `data/`.
+    public static let index = "index/"
+
+    public static func key(_ id: String) -> String { keys + id }
+    public static func chunk(_ id: String) -> String { "\(data)\(id.prefix(2))/\(id)" }
+    public static func snapshot(_ id: String) -> String { snapshots + id }
+    public static func lock(_ id: String) -> String { locks + id }
+    public static func wal(store: String) -> String { "\(wal)\(store)/" }
+    public static func wal(store: String, name: String) -> String { wal(store: store) + name }
+    public static func document(_ namespace: DocumentNamespace, id: String) -> String { namespace.prefix + id }
 }
 
 func randomID(bytes: Int = 16) -> String {

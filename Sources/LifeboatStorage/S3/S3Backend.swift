@@ -6,8 +6,12 @@ import Logging
 ///
 /// Write-once objects use `If-None-Match: *` on PutObject, or on CompleteMultipartUpload for objects
 /// above the multipart threshold, so two writers racing for one name get exactly one winner and the
-/// loser `.alreadyExists`. Every write carries Content-MD5, the configured server-side encryption and,
-/// when configured, Object Lock retention.
+/// loser `.alreadyExists`. Servers that ignore the condition on CompleteMultipartUpload (Ceph RGW 16)
+/// get every create-once object in one PutObject instead (`S3Compatibility.createOnceWithoutMultipart`),
+/// and a multipart create first checks that the key is free, so a second create fails closed even
+/// there. Every write carries Content-MD5, the configured server-side encryption, storage class and,
+/// when configured, Object Lock retention; a write whose answer does not confirm the encryption asked
+/// for is not reported as done.
 public struct S3Backend: Backend {
     public let configuration: S3Configuration
     public let client: S3Client
@@ -41,13 +45,22 @@ public struct S3Backend: Backend {
         try validateObjectName(name)
         try await requireObjectLockBeforeFirstWrite()
         if data.count > configuration.multipartThreshold {
-            try await createMultipart(name, data: data)
-            return
+            if !configuration.compatibility.createOnceWithoutMultipart {
+                try await createMultipart(name, data: data)
+                return
+            }
+            guard data.count <= S3Configuration.maximumSinglePut else {
+                throw BackendError(.io, object: name,
+                                   "\(data.count) bytes is above S3's 5 GiB single-PUT limit, and this server ignores If-None-Match on CompleteMultipartUpload (as Ceph RGW 16 does), so a multipart upload could silently overwrite an existing object: Lifeboat will not write a create-once object this way")
+            }
         }
         let response = try await send(name, S3Request(
             method: "PUT", bucket: configuration.bucket, key: key(name),
             headers: writeHeaders() + [("if-none-match", "*")], body: data, retryConditionalConflict: true))
-        if response.isSuccess { return }
+        if response.isSuccess {
+            try await requireEncryption(response, name: name, action: "write")
+            return
+        }
         if response.status == 412 {
             try await throwAlreadyExistsUnlessOurs(name, data: data, response: response)
             return
@@ -61,6 +74,7 @@ public struct S3Backend: Backend {
         let response = try await send(name, S3Request(
             method: "PUT", bucket: configuration.bucket, key: key(name), headers: writeHeaders(), body: data))
         guard response.isSuccess else { throw failure(response, object: name, action: "write") }
+        try await requireEncryption(response, name: name, action: "write")
     }
 
     public func load(_ name: String, range: Range<Int>?) async throws(BackendError) -> Data {
@@ -121,8 +135,18 @@ public struct S3Backend: Backend {
     }
 
     public func list(prefix: String) async throws(BackendError) -> [ObjectInfo] {
-        let wanted = keyPrefix + prefix
-        let object = prefix.isEmpty ? location : prefix
+        var found: [ObjectInfo] = []
+        for entry in try await listEntries(wanted: keyPrefix + prefix, object: prefix.isEmpty ? location : prefix) {
+            let name = String(entry.key.dropFirst(keyPrefix.count))
+            // Keys no backend could have written (console "folders" ending in `/`, odd characters) are not objects of ours.
+            guard (try? validateObjectName(name)) != nil else { continue }
+            found.append(ObjectInfo(name: name, size: entry.size, modified: entry.modified))
+        }
+        return found
+    }
+
+    /// Every key of the bucket starting with `wanted`, as the listing shows it.
+    func listEntries(wanted: String, object: String) async throws(BackendError) -> [S3XML.ListedObject] {
         let withoutSlash = configuration.compatibility.listWithoutSlashInQuery ? true : await bucketCheck.listsWithoutSlashInQuery
         if withoutSlash {
             // Without `/` in the query a mismatch is never taken for moto's: it is reported as a credential error.
@@ -135,7 +159,7 @@ public struct S3Backend: Backend {
             // moto 5.2.1 answers SignatureDoesNotMatch to any correctly signed query value holding `/`
             // (see S3Compatibility). Ask once more without one: if that is accepted the credentials are
             // right and the server is such a one, so keep listing that way; if not, report what it says.
-            let found: [ObjectInfo]
+            let found: [S3XML.ListedObject]
             do throws(BackendError) {
                 found = try await listPages(wanted: wanted, object: object, withoutSlashInQuery: true).listed ?? []
             } catch {
@@ -151,11 +175,11 @@ public struct S3Backend: Backend {
 
     /// What one listing attempt ended with.
     enum ListOutcome {
-        case listed([ObjectInfo])
+        case listed([S3XML.ListedObject])
         /// SignatureDoesNotMatch on a request whose query holds `/`: the credentials may be right (moto).
         case slashSignatureMismatch
 
-        var listed: [ObjectInfo]? {
+        var listed: [S3XML.ListedObject]? {
             if case .listed(let found) = self { return found }
             return nil
         }
@@ -168,7 +192,7 @@ public struct S3Backend: Backend {
         if withoutSlashInQuery, let slash = wanted.firstIndex(of: "/") {
             requested = String(wanted[..<slash])
         }
-        var found: [ObjectInfo] = []
+        var found: [S3XML.ListedObject] = []
         var token: String?
         repeat {
             var query = [("list-type", "2"), ("max-keys", String(listPageSize))]
@@ -183,12 +207,7 @@ public struct S3Backend: Backend {
             guard let page = S3XML.listPage(response.body) else {
                 throw BackendError(.io, object: object, "S3 answered ListObjectsV2 with a body that is not a ListBucketResult")
             }
-            for entry in page.objects where entry.key.hasPrefix(wanted) {
-                let name = String(entry.key.dropFirst(keyPrefix.count))
-                // Keys no backend could have written (console "folders" ending in `/`, odd characters) are not objects of ours.
-                guard (try? validateObjectName(name)) != nil else { continue }
-                found.append(ObjectInfo(name: name, size: entry.size, modified: entry.modified))
-            }
+            found += page.objects.filter { $0.key.hasPrefix(wanted) }
             guard page.isTruncated else { break }
             guard let next = page.nextContinuationToken, next != token else {
                 throw BackendError(.io, object: object, "S3 said the listing is truncated but gave no new continuation token")
@@ -242,6 +261,12 @@ public struct S3Backend: Backend {
     /// order; abort on any failure so no unfinished upload is left billing — including a refused
     /// conditional complete, which leaves the upload open.
     func createMultipart(_ name: String, data: Data) async throws(BackendError) {
+        // Fails closed where the server ignores the condition on complete (Ceph RGW 16): an existing
+        // object is never overwritten by a later create. Only a race between two writers of one
+        // name remains, which `createOnceWithoutMultipart` closes on such servers.
+        if try await stat(name) != nil {
+            throw BackendError(.alreadyExists, object: name, "already exists in \(location)")
+        }
         // S3 allows 10,000 parts; grow the part size for objects that would need more.
         let partSize = max(configuration.partSize, (data.count + S3Configuration.maximumParts - 1) / S3Configuration.maximumParts)
         let ranges = stride(from: 0, to: data.count, by: partSize).map { $0..<min($0 + partSize, data.count) }
@@ -262,6 +287,7 @@ public struct S3Backend: Backend {
             }
             if response.isSuccess {
                 try await applyRetentionAfterMultipart(name, now: now)
+                try await requireEncryption(response, name: name, action: "complete the multipart upload of")
                 return
             }
             // A refused complete leaves the upload open on moto (S3's docs do not say), so abort it
@@ -378,11 +404,29 @@ public struct S3Backend: Backend {
 
     // MARK: helpers
 
-    /// Encryption and Object Lock headers for PutObject and CreateMultipartUpload.
+    /// Encryption, storage class and Object Lock headers for PutObject and CreateMultipartUpload.
     func writeHeaders(now: Date = Date()) -> [(String, String)] {
         var headers = configuration.serverSideEncryption?.headers ?? []
+        if let storageClass = configuration.storageClass { headers.append(("x-amz-storage-class", storageClass)) }
         if let lock = configuration.objectLock { headers += lock.headers(now: now) }
         return headers
+    }
+
+    /// S3 names the encryption it applied in the answer to every encrypted write (PutObject and
+    /// CompleteMultipartUpload). A server that does not mention it did not encrypt: Ceph RGW 16
+    /// answers 200 to SSE-S3 and stores the bytes in plain. Such an object is deleted again (best
+    /// effort) and the write fails, so nothing reports as encrypted what is not.
+    func requireEncryption(_ response: S3Response, name: String, action: String) async throws(BackendError) {
+        guard let wanted = configuration.serverSideEncryption else { return }
+        let applied = response.header("x-amz-server-side-encryption")
+        if applied?.lowercased() == wanted.algorithm.lowercased() { return }
+        let removal = S3Request(method: "DELETE", bucket: configuration.bucket, key: key(name))
+        let removed = (try? await client.send(removal))?.isSuccess ?? false
+        let said = applied.map { "\"\($0)\"" } ?? "no x-amz-server-side-encryption header"
+        throw BackendError(.encryptionNotApplied, object: name,
+                           "the S3 server at \(client.endpointDescription) accepted the \(action) of \(name) with \(wanted.algorithm) server-side encryption requested, but its answer carried \(said): it stored the object unencrypted (Ceph RGW 16 silently ignores SSE-S3). "
+                           + (removed ? "The object was deleted again (a versioned bucket keeps the unencrypted version until it is removed). " : "Deleting it again failed too: remove it by hand. ")
+                           + "Enable encryption on the server (RGW: a KMS or rgw crypt default encryption key), or drop server-side encryption from the configuration and rely on Lifeboat's own client-side encryption")
     }
 
     /// A 412 after an attempt whose outcome is unknown may be our own write answering back: if the
@@ -451,6 +495,17 @@ public struct S3Backend: Backend {
                                 "bucket \"\(configuration.bucket)\" is not in region \(configuration.region)\(region): set the region to the bucket's (\(said))")
         case "InvalidRequest" where configuration.objectLock != nil && message.lowercased().contains("lock"):
             return objectLockMissing()
+        case _ where configuration.serverSideEncryption?.algorithm == "aws:kms"
+            && (code.hasPrefix("KMS") || (code == "InvalidArgument" && message.lowercased().contains("key"))):
+            // Ceph RGW without a KMS: 400 InvalidArgument "Failed to retrieve the actual key, kms-keyid: …".
+            return BackendError(.io, object: object,
+                                "the S3 server could not use the KMS key for server-side encryption (\(said)): check that the key id exists and the server has a KMS configured (Ceph RGW needs rgw crypt s3 kms backend), or choose SSE-S3 or no server-side encryption")
+        case "InvalidStorageClass":
+            return BackendError(.io, object: object, "the S3 server does not know storage class \"\(configuration.storageClass ?? "")\" (\(said)): use one it supports")
+        case "InvalidArgument" where configuration.storageClass != nil && response.status == 400 && message.isEmpty:
+            // Ceph RGW answers an unknown storage class with a bare 400 InvalidArgument.
+            return BackendError(.io, object: object,
+                                "the S3 server refused to \(action) \(object) (\(said)); storage class \"\(configuration.storageClass!)\" is set: Ceph RGW answers this way to a class its zone's placement does not define (radosgw-admin zonegroup/zone placement add --storage-class)")
         default:
             break
         }

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import LifeboatErrors
 
 /// One request to an S3 endpoint: a bucket (or the endpoint itself), an optional key, query, headers, body.
 public struct S3Request: Sendable {
@@ -319,4 +320,11 @@ enum S3Digest {
     static func contentMD5(_ data: Data) -> String {
         Data(Insecure.MD5.hash(data: data)).base64EncodedString()
     }
+}
+
+extension S3TransportError: LifeboatError {
+    public var errorCode: String { cancelled ? "s3.cancelled" : "s3.unreachable" }
+    public var errorObject: String? { endpoint }
+    public var errorMessage: String { description }
+    public var exitStatus: ExitStatus { cancelled ? .interrupted : .unavailable }
 }

@@ -14,6 +14,9 @@ public struct S3Configuration: Sendable, Hashable, CustomStringConvertible {
     public var serverSideEncryption: S3ServerSideEncryption?
     /// Retention applied to every object written; the bucket must have Object Lock enabled.
     public var objectLock: S3ObjectLockRetention?
+    /// S3 storage class for every object written (`x-amz-storage-class`): `STANDARD_IA`, `GLACIER_IR`,
+    /// or a placement class the server defines (Ceph RGW). Nil leaves it to the bucket (STANDARD).
+    public var storageClass: String?
     /// Objects larger than this are sent as a multipart upload.
     public var multipartThreshold: Int
     /// Size of each multipart part (at least 5 MiB, S3's minimum for all but the last part).
@@ -35,7 +38,7 @@ public struct S3Configuration: Sendable, Hashable, CustomStringConvertible {
         endpoint: URL, region: String, bucket: String, prefix: String = "",
         addressing: S3AddressingStyle = .path, credentials: S3Credentials,
         serverSideEncryption: S3ServerSideEncryption? = nil, objectLock: S3ObjectLockRetention? = nil,
-        multipartThreshold: Int = 64 * 1024 * 1024, partSize: Int = 16 * 1024 * 1024, partConcurrency: Int = 4,
+        storageClass: String? = nil, multipartThreshold: Int = 64 * 1024 * 1024, partSize: Int = 16 * 1024 * 1024, partConcurrency: Int = 4,
         retry: S3RetryPolicy = S3RetryPolicy(), compatibility: S3Compatibility = S3Compatibility(), connectTo: S3ConnectTarget? = nil
     ) {
         self.endpoint = endpoint
@@ -46,6 +49,7 @@ public struct S3Configuration: Sendable, Hashable, CustomStringConvertible {
         self.credentials = credentials
         self.serverSideEncryption = serverSideEncryption
         self.objectLock = objectLock
+        self.storageClass = storageClass
         self.multipartThreshold = multipartThreshold
         self.partSize = partSize
         self.partConcurrency = partConcurrency
@@ -113,10 +117,19 @@ public struct S3Configuration: Sendable, Hashable, CustomStringConvertible {
         if case .kms(let keyID)? = serverSideEncryption, keyID?.isEmpty == true {
             throw invalid("the KMS key id is empty; leave it out to use the bucket's default key")
         }
+        if let storageClass, !Self.isValidStorageClass(storageClass) {
+            throw invalid("storage class \"\(storageClass)\" must be 1–64 uppercase letters, digits, '_' or '-' (STANDARD_IA, GLACIER_IR, or a class the server defines)")
+        }
         if let objectLock, objectLock.duration <= 0 {
             throw invalid("the Object Lock retention must be longer than zero (got \(objectLock.duration) s)")
         }
         try retry.validate(location: location)
+    }
+
+    /// S3's names (`STANDARD_IA`, `GLACIER_IR`) and RGW's placement classes share this shape.
+    public static func isValidStorageClass(_ name: String) -> Bool {
+        (1...64).contains(name.utf8.count)
+            && name.utf8.allSatisfy { ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F || $0 == 0x2D }
     }
 
     /// An IPv4 or IPv6 literal, or localhost: names a bucket cannot be a subdomain of.
@@ -179,6 +192,14 @@ public enum S3ServerSideEncryption: Sendable, Hashable {
     case s3
     /// SSE-KMS with the given key, or the bucket's default key when nil.
     case kms(keyID: String?)
+
+    /// The value S3 echoes in `x-amz-server-side-encryption` when it applied this encryption.
+    var algorithm: String {
+        switch self {
+        case .s3: return "AES256"
+        case .kms: return "aws:kms"
+        }
+    }
 
     var headers: [(String, String)] {
         switch self {
@@ -266,14 +287,25 @@ public struct S3Compatibility: Sendable, Hashable {
     /// create that has retention configured also sends PutObjectRetention with the same mode and
     /// date after completing. Harmless on S3, but needs the `s3:PutObjectRetention` permission.
     public var retentionAfterMultipartComplete: Bool
+    /// Ceph RGW 16 ignores `If-None-Match: *` on CompleteMultipartUpload: a second multipart upload
+    /// of a key silently replaces the first, so a multipart create-once write could overwrite a
+    /// manifest or a key. With this flag, create-once objects are always sent in one conditional
+    /// PutObject (which RGW does enforce), up to S3's 5 GiB single-PUT limit, and larger ones are
+    /// refused rather than written unsafely. On S3 this only costs the parallel parts of objects
+    /// above the multipart threshold.
+    public var createOnceWithoutMultipart: Bool
 
-    public init(listWithoutSlashInQuery: Bool = false, retentionAfterMultipartComplete: Bool = false) {
+    public init(listWithoutSlashInQuery: Bool = false, retentionAfterMultipartComplete: Bool = false,
+                createOnceWithoutMultipart: Bool = false) {
         self.listWithoutSlashInQuery = listWithoutSlashInQuery
         self.retentionAfterMultipartComplete = retentionAfterMultipartComplete
+        self.createOnceWithoutMultipart = createOnceWithoutMultipart
     }
 
     /// What moto_server needs.
     public static let moto = S3Compatibility(listWithoutSlashInQuery: true, retentionAfterMultipartComplete: true)
+    /// What Ceph RGW 16 needs.
+    public static let rgw = S3Compatibility(createOnceWithoutMultipart: true)
 }
 
 /// A host and port to connect to in place of the endpoint's.

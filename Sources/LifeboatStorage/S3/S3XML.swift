@@ -50,20 +50,30 @@ enum S3XML {
 
     /// One page of ListObjectsV2.
     struct ListPage {
-        var objects: [(key: String, size: Int, modified: Date)]
+        var objects: [ListedObject]
         var isTruncated: Bool
         var nextContinuationToken: String?
     }
 
+    /// One `Contents` entry of a listing.
+    struct ListedObject {
+        var key: String
+        var size: Int
+        var modified: Date
+        var etag: String
+        var storageClass: String?
+    }
+
     static func listPage(_ data: Data) -> ListPage? {
         guard let root = parse(data), root.name == "ListBucketResult" else { return nil }
-        var objects: [(key: String, size: Int, modified: Date)] = []
+        var objects: [ListedObject] = []
         for contents in root.all("Contents") {
             guard let key = contents.child("Key")?.text,
                   let size = contents.child("Size").flatMap({ Int($0.text.trimmingCharacters(in: .whitespaces)) }),
                   let modified = contents.child("LastModified").flatMap({ S3Time.parseISO8601($0.text.trimmingCharacters(in: .whitespaces)) })
             else { return nil }
-            objects.append((key, size, modified))
+            objects.append(ListedObject(key: key, size: size, modified: modified, etag: contents.child("ETag")?.text ?? "",
+                                        storageClass: contents.child("StorageClass")?.text))
         }
         let truncated = root.child("IsTruncated")?.text.trimmingCharacters(in: .whitespaces).lowercased() == "true"
         let token = root.child("NextContinuationToken")?.text

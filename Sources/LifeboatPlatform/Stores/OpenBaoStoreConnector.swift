@@ -6,36 +6,34 @@ import LifeboatRepository
 
 /// The OpenBao connector as the engine sees it: the catalog's token, unseal keys and Transit token
 /// resolved from their references, drills restored into a LocalOpenBao started for the purpose.
-struct OpenBaoStoreConnector: StoreConnector {
-    let catalogDirectory: URL
+public struct OpenBaoStoreConnector: StoreConnector {
+    let resolver: StoreResolver
+
+    public init(resolver: StoreResolver) { self.resolver = resolver }
 
     func connector(_ store: Store) throws -> OpenBaoConnector {
-        guard case .openbao(let connection)? = store.connection else {
-            return try OpenBaoConnector(store: store, token: nil, unsealKeys: nil)
-        }
-        let token = try connection.token.map { try resolve($0, relativeTo: catalogDirectory) }
-        // Keys that cannot be read are not an error here: a backup then records custody as
-        // unverified, and a restore refuses a Shamir snapshot without them, naming the cause.
-        let keys = connection.unsealKeys.flatMap { reference in
-            (try? resolve(reference, relativeTo: catalogDirectory)).flatMap { try? UnsealKeyMaterial.parse($0, source: reference.description) }
-        }
-        let transitToken = try connection.transit?.token.map { try resolve($0, relativeTo: catalogDirectory) }
-        var connector = try OpenBaoConnector(store: store, token: token, unsealKeys: keys, transitToken: transitToken)
+        var connector = try resolver.openbao(store).connector
         // The engine runs the gate itself, after the restore.
         connector.verify = []
         return connector
     }
 
-    func backup(_ store: Store, into repository: Repository, point: String, tags: [String]) async throws -> SnapshotManifest {
+    public func backup(_ store: Store, into repository: Repository, point: String, tags: [String]) async throws -> SnapshotManifest {
         try await connector(store).backup(into: repository, point: point, tags: tags)
     }
 
-    /// Only snapshot times: no continuous archive.
-    func canRestore(_ store: Store, to instant: Date, in repository: Repository) async throws -> Bool { false }
+    /// Raft storage (what the snapshots need) and autopilot's view of the cluster's health.
+    public func coverage(_ store: Store) async -> [String]? {
+        guard let connector = try? connector(store) else { return nil }
+        return try? await OpenBaoClient(address: connector.address).coverageProblems(token: connector.token)
+    }
 
-    func describe(_ request: StoreRestoreRequest) -> String {
+    /// Only snapshot times: no continuous archive.
+    public func canRestore(_ store: Store, to instant: Date, in repository: Repository) async throws -> Bool { false }
+
+    public func describe(_ request: StoreRestoreRequest) -> String {
         let custody = SealCustody(sourceFacts: request.snapshot.source)?.summary ?? "unknown custody"
-        let index = request.snapshot.source["raft_index"] ?? "?"
+        let index = OpenBaoFacts(request.snapshot).raftIndex.map(String.init) ?? "?"
         switch request.destination {
         case .scratch(let directory):
             return "start a fresh OpenBao under \(directory.path), force-restore raft snapshot \(request.snapshot.id.prefix(8)) (index \(index)), unseal with the source's keys (\(custody))"
@@ -45,7 +43,7 @@ struct OpenBaoStoreConnector: StoreConnector {
         }
     }
 
-    func preflight(_ request: StoreRestoreRequest) async -> [String] {
+    public func preflight(_ request: StoreRestoreRequest) async -> [String] {
         guard case .production(let force) = request.destination else { return [] }
         do {
             let connector = try connector(request.store)
@@ -55,16 +53,16 @@ struct OpenBaoStoreConnector: StoreConnector {
         }
     }
 
-    func restore(_ request: StoreRestoreRequest) async throws -> any RestoredStore {
+    public func restore(_ request: StoreRestoreRequest) async throws -> any RestoredStore {
         let connector = try connector(request.store)
         switch request.destination {
         case .scratch(let directory):
             let seal: LocalOpenBao.Seal
             var transitSeal: TransitSealKey?
-            if request.snapshot.source["seal_type"] == "transit" {
+            if OpenBaoFacts(request.snapshot).sealType == .transit {
                 // The scratch node is sealed by the key the snapshot records (the catalog's may have moved on since).
                 guard let key = SealCustody(sourceFacts: request.snapshot.source)?.transit ?? connector.transit, let token = connector.transitToken else {
-                    throw EngineError(.invalidArgument, "\(request.store.name) is transit-sealed: the catalog must name the Transit key and its token (connection.transit)")
+                    throw PlatformError(.catalog, object: request.store.name, "\(request.store.name) is transit-sealed: the catalog must name the Transit key and its token (connection.transit)")
                 }
                 seal = .transit(key, token: token)
                 transitSeal = key
@@ -93,20 +91,20 @@ struct OpenBaoStoreConnector: StoreConnector {
 }
 
 /// An OpenBao after its restore; a drill's scratch server is stopped on release.
-struct RestoredOpenBao: RestoredStore {
-    let connector: OpenBaoConnector
-    let address: String
-    let server: LocalOpenBao?
+public struct RestoredOpenBao: RestoredStore {
+    public let connector: OpenBaoConnector
+    public let address: String
+    public let server: LocalOpenBao?
     /// The restore's credential-cutover checks (the connector runs no verify checks here), part of the gate.
-    let cutover: [CheckResult]
+    public let cutover: [CheckResult]
 
-    var target: String { address }
+    public var target: String { address }
 
     /// The credential cutover, then the checks read with the connector's token: after a restore, the
     /// SOURCE's tokens are the ones that work.
-    func check(_ checks: [VerifyCheck]) async throws -> [CheckResult] {
+    public func check(_ checks: [VerifyCheck]) async throws -> [CheckResult] {
         try await cutover + connector.runChecks(checks, against: address)
     }
 
-    func release() async { server?.stop() }
+    public func release() async { server?.stop() }
 }

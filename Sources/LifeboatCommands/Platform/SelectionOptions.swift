@@ -2,31 +2,19 @@ import ArgumentParser
 import Foundation
 import LifeboatCore
 import LifeboatEngine
+import LifeboatPlatform
 import LifeboatRepository
 
-/// What every whole-platform command needs: the catalog, the repository and the connectors.
-struct PlatformContext {
-    var catalog: Catalog
-    /// Relative paths and secret references in the catalog resolve against this directory.
-    var directory: URL
-    var repository: Repository
-    var connectors: [StoreKind: any StoreConnector]
-
+extension RepositoryOptions {
+    /// The catalog (loaded once), the repository and the connectors, for the whole-platform commands.
     /// `damaged`: how a command that chooses data (restore, drill) treats damaged snapshots and points.
-    static func open(_ options: RepositoryOptions, damaged: DamagedChoiceOptions? = nil) async throws -> PlatformContext {
-        guard let path = options.catalogPath else {
+    func platformContext(damaged: DamagedChoiceOptions? = nil) async throws -> PlatformContext {
+        guard let resolver = try storeResolver() else {
             throw CommandFailure(.usage, "this command needs the catalog: pass --catalog, set LIFEBOAT_CATALOG, or run it where \(CatalogLocation.defaultPath) is")
         }
-        let loaded = try CatalogLoader.load(contentsOf: path)
-        for warning in loaded.warnings { printError(warning.description) }
-        let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
-        let repository = try await options.open()
-        return PlatformContext(catalog: loaded.catalog, directory: directory, repository: damaged.map { $0.applied(to: repository) } ?? repository,
-                               connectors: PlatformConnectors.all(catalogDirectory: directory, repositoryArguments: try options.childArguments()))
-    }
-
-    func preparation() throws -> RestorePreparation {
-        try RestorePreparation(catalog: catalog, repository: repository, connectors: connectors)
+        let repository = try await open(resolver: resolver)
+        return PlatformContext(resolver: resolver, repository: damaged.map { $0.applied(to: repository) } ?? repository,
+                               repositoryArguments: try childArguments())
     }
 }
 
@@ -35,7 +23,7 @@ struct SelectionOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The recovery point (an id or a unique prefix; see `lifeboat points`).", valueName: "id"))
     var point: String?
 
-    @Flag(help: "The newest complete recovery point (the default).")
+    @Flag(help: "Every store at the newest state it can reach under the consistency rule (the default): its newest snapshot, or the end of its archived WAL.")
     var latest = false
 
     @Option(help: ArgumentHelp("Every store as it was at this instant (RFC 3339): point-in-time where WAL allows, else each store's newest snapshot before it; `now` or `latest` is --latest.", valueName: "time"))
