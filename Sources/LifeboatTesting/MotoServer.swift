@@ -60,7 +60,7 @@ public final class MotoServer: Sendable {
             probe.arguments = ["-c", "import moto.server"]
             probe.standardOutput = FileHandle.nullDevice
             probe.standardError = FileHandle.nullDevice
-            if (try? probe.run()) != nil {
+            if (try? ChildProcess.launch(probe)) != nil {
                 probe.waitUntilExit()
                 if probe.terminationStatus == 0 { return (python, ["-m", "moto.server"]) }
             }

@@ -257,7 +257,7 @@ public final class RGWServer: Sendable {
     static func stop(daemons: [ServerProcess], watchdog: ServerProcess?, directory: URL) {
         watchdog?.stop(grace: 1)
         // All at once (each takes ~2 s to shut down), newest first; then wait for each.
-        for daemon in daemons.reversed() where daemon.process.isRunning { kill(daemon.pid, SIGTERM) }
+        for daemon in daemons.reversed() where daemon.isRunning { kill(daemon.pid, SIGTERM) }
         for daemon in daemons.reversed() { daemon.stop(grace: 15) }
         try? FileManager.default.removeItem(at: directory)
     }

@@ -178,10 +178,10 @@ import Testing
         process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
         process.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", CLI.binary.path, "backup", "tree", "-c", catalog.path]
         process.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
-        let stderr = Pipe()
+        let stderr = ChildProcess.pipe()
         process.standardError = stderr
         process.standardOutput = FileHandle.nullDevice
-        try process.run()
+        try ChildProcess.launch(process)
         let output = await CLI.readToEnd(stderr.fileHandleForReading)
         await CLI.waitForExit(process)
         let text = String(decoding: output, as: UTF8.self)
@@ -198,7 +198,7 @@ enum ProcessRunner {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/chmod")
         process.arguments = ["-R", "a+rwX", url.path]
-        try process.run()
+        try ChildProcess.launch(process)
         await CommandLineTests.waitForExit(process)
         return process.terminationStatus
     }

@@ -2,6 +2,7 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import LifeboatConnectors
 import Testing
 
 /// The `lifeboat` binary as a user runs it: output, exit codes, and `serve` as a real process.
@@ -37,10 +38,10 @@ import Testing
         for name in ["LIFEBOAT_API_TOKEN", "LIFEBOAT_REPOSITORY", "LIFEBOAT_PASSWORD", "LIFEBOAT_NEW_PASSWORD"] { env[name] = nil }
         env.merge(environment) { $1 }
         process.environment = env
-        let stdout = Pipe(), stderr = Pipe()
+        let stdout = ChildProcess.pipe(), stderr = ChildProcess.pipe()
         process.standardOutput = stdout
         process.standardError = stderr
-        try process.run()
+        try ChildProcess.launch(process)
         async let outputData = readToEnd(stdout.fileHandleForReading)
         async let errorData = readToEnd(stderr.fileHandleForReading)
         let (output, error) = await (outputData, errorData)
@@ -181,10 +182,10 @@ import Testing
         // No passphrase here, so no repository: --no-schedule serves the catalog and plan regardless.
         process.arguments = ["serve", "-c", "examples/local.yaml", "--port", "0", "--token-file", tokenFile.path, "--no-schedule"]
         process.currentDirectoryURL = Self.root
-        let stderr = Pipe()
+        let stderr = ChildProcess.pipe()
         process.standardError = stderr
         process.standardOutput = FileHandle.nullDevice
-        try process.run()
+        try ChildProcess.launch(process)
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
 
         // Wait for the "serving … on http://127.0.0.1:PORT" line.

@@ -13,7 +13,7 @@ import Testing
         }
         let demo = try CommandLineTests.spawn(["demo", "--work-directory", directory.path], environment: [:])
         // An empty signal mask, so that the demo can receive the SIGINT below.
-        try ServerProcess.withUnblockedSignals { try demo.run() }
+        try ChildProcess.launch(demo)
         // Wait until the servers are up and the demo has written its catalog (it is then seeding or backing up).
         let catalog = directory.appendingPathComponent("lifeboat.yaml")
         let deadline = Date().addingTimeInterval(60)

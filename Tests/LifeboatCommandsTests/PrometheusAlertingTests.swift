@@ -26,7 +26,7 @@ import Testing
             let handle = try FileHandle(forWritingTo: log)
             process.standardError = handle
             process.standardOutput = FileHandle.nullDevice
-            try ServerProcess.withUnblockedSignals { try process.run() }
+            try ChildProcess.launch(process)
             // "lifeboat: serving … on http://127.0.0.1:PORT"
             let deadline = Date().addingTimeInterval(60)
             var found: Int?

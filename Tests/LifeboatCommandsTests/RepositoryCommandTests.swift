@@ -1,6 +1,7 @@
 import Foundation
 import LifeboatCore
 import LifeboatServer
+import LifeboatConnectors
 import Testing
 
 /// `repo init`, `put`, `get`, `snapshots`, `verify`, `key …` as a user runs them, exit codes included.
@@ -121,9 +122,9 @@ import Testing
         let input = try Self.randomFile(700_000, in: directory)
         let process = try CLI.spawn(["put", "piped", "-"], environment: env)
         process.standardInput = try FileHandle(forReadingFrom: input)
-        let stdout = Pipe()
+        let stdout = ChildProcess.pipe()
         process.standardOutput = stdout
-        try process.run()
+        try ChildProcess.launch(process)
         let id = String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         await CLI.waitForExit(process)
         #expect(process.terminationStatus == 0)
@@ -237,7 +238,7 @@ import Testing
 
         for delay in [0.05, 0.3, 0.8] {
             let process = try CLI.spawn(["put", "interrupted", big.path], environment: env)
-            try process.run()
+            try ChildProcess.launch(process)
             try await Task.sleep(for: .seconds(delay))
             kill(process.processIdentifier, SIGKILL)
             await CLI.waitForExit(process)
@@ -331,7 +332,7 @@ import Testing
             _ = try await CLI.run(["repo", "init"], environment: env)
             big = try Self.randomFile(64_000_000, in: directory, name: "big\(attempt).bin")
             let process = try CLI.spawn(["put", "big", big.path], environment: env)
-            try process.run()
+            try ChildProcess.launch(process)
             // Killed as soon as its first chunks are stored, however loaded the machine is.
             let deadline = Date().addingTimeInterval(60)
             while chunkFiles().isEmpty, process.isRunning, Date() < deadline { try await Task.sleep(for: .milliseconds(5)) }
@@ -448,7 +449,7 @@ import Testing
         process.arguments = ["-c", script]
         process.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
             .merging(["DIR": directory.path, "LIFEBOAT": CLI.binary.path]) { $1 }
-        try process.run()
+        try ChildProcess.launch(process)
         await CLI.waitForExit(process)
         #expect(process.terminationStatus == 0)
         let input = try String(contentsOf: directory.appendingPathComponent("in.sha"), encoding: .utf8)
@@ -511,7 +512,7 @@ import Testing
         _ = try await CLI.run(["repo", "init"], environment: env)
         let inputs = try (0..<2).map { try Self.randomFile(6_000_000, in: directory, name: "p\($0)") }
         let processes = try inputs.enumerated().map { index, input in try CLI.spawn(["put", "parallel-\(index)", input.path], environment: env) }
-        for process in processes { try process.run() }
+        for process in processes { try ChildProcess.launch(process) }
         for process in processes {
             await CLI.waitForExit(process)
             #expect(process.terminationStatus == 0)

@@ -19,6 +19,74 @@ import Testing
         #expect(error?.description.contains("LIFEBOAT_NO_SUCH_TOOL=/nonexistent/tool") == true)
     }
 
+    /// Found in CI: a server started at the same moment as another child inherited that child's exit
+    /// socket, so Foundation never learned that the child had exited and whoever waited for it hung
+    /// until the server stopped. Many short tools and long-lived servers start at once here; every
+    /// tool run must return while every server still runs, and a stopped server must be seen to stop.
+    @Test func childrenStartedAtOnceDoNotHideEachOthersExit() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("spawn-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let shell = try ExternalTool.locate("sh")
+        // A test process holds hundreds of descriptors (servers' sockets, logs); Foundation's spawn
+        // walks every one of them, which is what widens the window the race needs.
+        let held = (0..<700).compactMap { _ in FileHandle(forReadingAtPath: "/dev/null") }
+        defer { for handle in held { try? handle.close() } }
+        let servers = ServerList()
+        defer { servers.stopAll() }
+        let finished = await withTaskGroup(of: Bool.self) { group -> Bool in
+            group.addTask {
+                await withTaskGroup(of: Void.self) { starts in
+                    for index in 0..<24 {
+                        starts.addTask {
+                            if let server = try? ServerProcess(name: "server-\(index)", executable: "/bin/sleep", arguments: ["300"],
+                                                               logFile: directory.appendingPathComponent("server-\(index).log")) {
+                                servers.append(server)
+                            }
+                        }
+                        starts.addTask { _ = try? await shell.run(["-c", "exit 0"]) }
+                        starts.addTask {
+                            let pipe = ChildProcess.pipe()
+                            let process = Process()
+                            process.executableURL = URL(fileURLWithPath: "/bin/echo")
+                            process.arguments = ["through a pipe"]
+                            process.standardOutput = pipe
+                            guard (try? ChildProcess.launch(process)) != nil else { return }
+                            // EOF comes only when every copy of the write end is closed.
+                            _ = try? pipe.fileHandleForReading.readToEnd()
+                        }
+                    }
+                }
+                return true
+            }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(60))
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            if !first { servers.stopAll() }  // releases whatever waited, so the test ends either way
+            return first
+        }
+        #expect(finished, "a tool run or a pipe read waited on a server started beside it")
+        let all = servers.all
+        #expect(all.count == 24)
+        for server in all { #expect(server.isRunning, "\(server.name) still runs") }
+        let stopped = all[0]
+        stopped.stop(grace: 5)
+        let deadline = Date().addingTimeInterval(10)
+        while stopped.process.isRunning, Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(!stopped.process.isRunning, "Foundation saw the stopped server exit while its siblings run")
+    }
+
+    final class ServerList: @unchecked Sendable {
+        private let lock = NSLock()
+        private var servers: [ServerProcess] = []
+        func append(_ server: ServerProcess) { lock.withLock { servers.append(server) } }
+        var all: [ServerProcess] { lock.withLock { servers } }
+        func stopAll() { for server in all { server.stop(grace: 1) } }
+    }
+
     @Test func theServerToolsScriptsSetupInstallsAreFound() throws {
         for name in ["bao", "etcd", "etcdutl", "pg_ctl", "pg_dumpall", "pg_basebackup"] {
             let tool = try ExternalTool.locate(name)

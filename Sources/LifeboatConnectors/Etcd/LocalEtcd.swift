@@ -99,8 +99,8 @@ public struct LocalEtcd: Sendable {
             let process = processes[index]
             var last = "no answer"
             while true {
-                guard process.process.isRunning else {
-                    throw EtcdError(.tool, object: members[index].name, "etcd exited with status \(process.process.terminationStatus): \(logTail(of: members[index]))")
+                guard process.isRunning else {
+                    throw EtcdError(.tool, object: members[index].name, "etcd exited \(process.exitDescription): \(logTail(of: members[index]))")
                 }
                 var request = HTTPClientRequest(url: endpoint + "/health")
                 request.method = .GET
@@ -152,15 +152,15 @@ public struct LocalEtcd: Sendable {
     /// One member at a time: members stopped together each wait out their peers (about 7 s for three
     /// on loopback), one by one they stop in about a second each.
     static func stop(_ processes: [ServerProcess], grace: TimeInterval = 10) async {
-        for server in processes where server.process.isRunning {
+        for server in processes where server.isRunning {
             kill(server.pid, SIGTERM)
             let deadline = Date().addingTimeInterval(grace)
             // A cancelled caller still stops its servers: it just stops waiting politely.
-            while server.process.isRunning, Date() < deadline, !Task.isCancelled {
+            while server.isRunning, Date() < deadline, !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(20))
             }
-            if server.process.isRunning { kill(server.pid, SIGKILL) }
-            while server.process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
+            if server.isRunning { kill(server.pid, SIGKILL) }
+            while server.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
         }
     }
 }

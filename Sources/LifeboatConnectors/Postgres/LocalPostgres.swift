@@ -34,7 +34,7 @@ public final class LocalPostgres: @unchecked Sendable {
 
     public var logFile: URL { runtimeDirectory.appendingPathComponent("postgres.log") }
     public var pid: Int32 { server.pid }
-    public var isRunning: Bool { server.process.isRunning }
+    public var isRunning: Bool { server.isRunning }
 
     private init(dataDirectory: URL, port: Int, runtimeDirectory: URL, password: String?, superuser: String, server: ServerProcess) {
         self.dataDirectory = dataDirectory
@@ -129,7 +129,7 @@ public final class LocalPostgres: @unchecked Sendable {
         let instance = LocalPostgres(dataDirectory: dataDirectory, port: port, runtimeDirectory: runtime, password: password,
                                      superuser: superuser, server: server)
         do {
-            try await Psql(instance.socketEndpoint).waitUntilReady(timeout: readyTimeout) { server.process.isRunning }
+            try await Psql(instance.socketEndpoint).waitUntilReady(timeout: readyTimeout) { server.isRunning }
         } catch {
             let log = instance.logTail()
             await instance.stop()
@@ -167,13 +167,13 @@ public final class LocalPostgres: @unchecked Sendable {
     /// Idempotent. Removes the runtime directory.
     public func stop(grace: TimeInterval = 30) async {
         guard markStopped() else { return }
-        if server.process.isRunning {
+        if server.isRunning {
             kill(server.pid, SIGINT)
             let deadline = Date().addingTimeInterval(grace)
-            while server.process.isRunning, Date() < deadline { try? await Task.sleep(for: .milliseconds(20)) }
-            if server.process.isRunning {
+            while server.isRunning, Date() < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+            if server.isRunning {
                 kill(server.pid, SIGKILL)
-                while server.process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
+                while server.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
             }
         }
         try? FileManager.default.removeItem(at: runtimeDirectory)
@@ -190,7 +190,7 @@ public final class LocalPostgres: @unchecked Sendable {
     deinit {
         // An owner that forgot to stop: do not leave a postmaster (or its socket directory) behind.
         if !stopped {
-            if server.process.isRunning { kill(server.pid, SIGINT) }
+            if server.isRunning { kill(server.pid, SIGINT) }
             try? FileManager.default.removeItem(at: runtimeDirectory)
         }
     }

@@ -5,9 +5,9 @@ import Foundation
 /// Statements are sent on stdin; each answer ends at a marker line Lifeboat echoes after it.
 final class PostgresSession: @unchecked Sendable {
     private let process = Process()
-    private let input = Pipe()
-    private let output = Pipe()
-    private let errors = Pipe()
+    private let input = ChildProcess.pipe()
+    private let output = ChildProcess.pipe()
+    private let errors = ChildProcess.pipe()
     private let queue = DispatchQueue(label: "lifeboat.psql-session")
     private var buffer = Data()
     private let marker = "__lifeboat_\(UUID().uuidString.prefix(8))__"
@@ -24,7 +24,7 @@ final class PostgresSession: @unchecked Sendable {
         process.standardInput = input
         process.standardOutput = output
         process.standardError = errors
-        try ServerProcess.withUnblockedSignals { try process.run() }
+        try ChildProcess.launch(process)
         try? input.fileHandleForReading.close()
         try? output.fileHandleForWriting.close()
         try? errors.fileHandleForWriting.close()

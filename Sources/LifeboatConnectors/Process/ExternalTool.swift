@@ -73,7 +73,7 @@ public struct ExternalTool: Sendable, Hashable {
             }
             status = try await withCheckedThrowingContinuation { continuation in
                 process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-                do { try ServerProcess.withUnblockedSignals { try process.run() } } catch {
+                do { try ChildProcess.launch(process) } catch {
                     process.terminationHandler = nil
                     continuation.resume(throwing: error)
                 }

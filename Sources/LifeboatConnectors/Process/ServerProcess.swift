@@ -18,32 +18,30 @@ public final class ServerProcess: @unchecked Sendable {
         let log = try FileHandle(forWritingTo: logFile)
         process.standardOutput = log
         process.standardError = log
-        try Self.withUnblockedSignals { try process.run() }
-    }
-
-    /// Runs `body` (which spawns a child) with an empty signal mask. A child inherits the spawning
-    /// thread's mask, and the test runner's threads block nearly every signal (SIGTERM included):
-    /// servers then ignore `stop()`'s SIGTERM and die only to SIGKILL after the grace period.
-    public static func withUnblockedSignals<T>(_ body: () throws -> T) rethrows -> T {
-        var empty = sigset_t()
-        var saved = sigset_t()
-        sigemptyset(&empty)
-        pthread_sigmask(SIG_SETMASK, &empty, &saved)
-        defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
-        return try body()
+        try ChildProcess.launch(process)
     }
 
     public var pid: Int32 { process.processIdentifier }
 
-    /// SIGTERM, then SIGKILL if it has not exited within `grace` seconds.
+    /// Whether the server still runs (Foundation's `isRunning` can lag an exit: `ChildProcess`).
+    public var isRunning: Bool { process.isRunning && !ChildProcess.hasExited(pid) }
+
+    /// "with status N", or less when Foundation has not yet seen the exit the kernel reports.
+    public var exitDescription: String {
+        process.isRunning ? "(status not yet known)" : "with status \(process.terminationStatus)"
+    }
+
+    /// SIGTERM, then SIGKILL if it has not exited within `grace` seconds. Never waits without bound:
+    /// after SIGKILL the kernel's word that the process is gone is enough.
     public func stop(grace: TimeInterval = 10) {
-        guard process.isRunning else { return }
+        guard isRunning else { return }
         kill(pid, SIGTERM)
         let deadline = Date().addingTimeInterval(grace)
-        while process.isRunning, Date() < deadline { usleep(20_000) }
-        if process.isRunning {
+        while isRunning, Date() < deadline { usleep(20_000) }
+        if isRunning {
             kill(pid, SIGKILL)
-            process.waitUntilExit()
+            let killed = Date().addingTimeInterval(10)
+            while isRunning, Date() < killed { usleep(20_000) }
         }
     }
 
@@ -71,8 +69,8 @@ public func freeLoopbackPort() throws -> Int {
 public func waitForLoopbackPort(_ port: Int, timeout: TimeInterval, process: ServerProcess? = nil) throws {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
-        if let process, !process.process.isRunning {
-            throw ServerStartError(message: "\(process.name) exited with status \(process.process.terminationStatus) before listening on port \(port)")
+        if let process, !process.isRunning {
+            throw ServerStartError(message: "\(process.name) exited \(process.exitDescription) before listening on port \(port)")
         }
         if loopbackPortAccepts(port) { return }
         usleep(50_000)
@@ -85,8 +83,8 @@ public func waitForLoopbackPort(_ port: Int, timeout: TimeInterval, process: Ser
 public func awaitLoopbackPort(_ port: Int, timeout: TimeInterval, process: ServerProcess? = nil) async throws {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
-        if let process, !process.process.isRunning {
-            throw ServerStartError(message: "\(process.name) exited with status \(process.process.terminationStatus) before listening on port \(port)")
+        if let process, !process.isRunning {
+            throw ServerStartError(message: "\(process.name) exited \(process.exitDescription) before listening on port \(port)")
         }
         if loopbackPortAccepts(port) { return }
         try await Task.sleep(for: .milliseconds(50))

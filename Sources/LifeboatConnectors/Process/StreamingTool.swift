@@ -12,7 +12,7 @@ public final class StreamingTool: @unchecked Sendable {
     private let process = Process()
     private let stdoutPipe: Pipe?
     private let stdinPipe: Pipe?
-    private let stderrPipe = Pipe()
+    private let stderrPipe = ChildProcess.pipe()
     private let lock = NSLock()
     private var stderrTail = Data()
     private let stderrDone = DispatchSemaphore(value: 0)
@@ -38,13 +38,13 @@ public final class StreamingTool: @unchecked Sendable {
         if let currentDirectory { process.currentDirectoryURL = currentDirectory }
         switch direction {
         case .readOutput:
-            stdoutPipe = Pipe()
+            stdoutPipe = ChildProcess.pipe()
             stdinPipe = nil
             process.standardOutput = stdoutPipe
             process.standardInput = FileHandle.nullDevice
         case .writeInput:
             stdoutPipe = nil
-            stdinPipe = Pipe()
+            stdinPipe = ChildProcess.pipe()
             process.standardInput = stdinPipe
             process.standardOutput = stderrPipe
         }
@@ -54,7 +54,7 @@ public final class StreamingTool: @unchecked Sendable {
         for pipe in [stdoutPipe, stdinPipe].compactMap({ $0 }) { _ = fcntl(pipe.fileHandleForReading.fileDescriptor, 1031, Int32(1 << 20)) }
         #endif
         do {
-            try ServerProcess.withUnblockedSignals { try process.run() }
+            try ChildProcess.launch(process)
         } catch {
             throw ToolError(tool: tool.name, reason: "could not start \(tool.path): \(error)")
         }
