@@ -1,4 +1,5 @@
 import Foundation
+import LifeboatConnectors
 import LifeboatStorage
 
 /// What the S3 suites need from a server they run against: moto (an emulator) or Ceph RGW (a real
@@ -26,15 +27,9 @@ extension S3TestServer {
          "AWS_REGION": region, "LIFEBOAT_S3_ENDPOINT": endpoint.absoluteString]
     }
 
-    /// Throws unless a request signed with a wrong secret is refused (403): a server that checks
-    /// no signature would let every test pass without testing one.
+    /// Throws unless a request signed with a wrong secret is refused (403).
     func requireWrongSecretRefused(name: String) async throws {
-        var wrong = credentials
-        wrong.secretAccessKey += "-wrong"
-        let response = try await client(credentials: wrong, retry: S3RetryPolicy(maxAttempts: 1)).send(S3Request(method: "GET"))
-        guard response.status == 403 else {
-            throw ServerStartError(message: "\(name) accepted a request signed with a wrong secret (HTTP \(response.status)); signature checking is off")
-        }
+        try await MotoServer.requireWrongSecretRefused(client: { client(credentials: $0, retry: $1) }, credentials: credentials, name: name)
     }
 
     /// A fresh bucket (unique name starting with `purpose`) and its backend configuration.

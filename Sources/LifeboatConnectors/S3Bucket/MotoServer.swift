@@ -2,7 +2,8 @@ import Foundation
 import LifeboatStorage
 
 /// A moto_server (https://github.com/getmoto/moto) on a free loopback port with SigV4 checking on,
-/// an IAM user with an admin policy, and that user's access key — so tests exercise real signing.
+/// an IAM user with an admin policy, and that user's access key — so requests are really signed.
+/// The suites' S3 emulator beside Ceph RGW, and the S3 server `lifeboat demo` runs its bucket on.
 ///
 /// moto checks nothing by default (wrong secrets and unsigned requests succeed). With
 /// `INITIAL_NO_AUTH_ACTION_COUNT=N` it lets the first N actions through unchecked and verifies every
@@ -29,10 +30,23 @@ public final class MotoServer: Sendable {
     }
 
     /// Starts moto, sets up the IAM user and key, and checks that signatures are enforced.
-    public static func start() async throws -> MotoServer {
-        let (executable, arguments) = try locateMoto()
+    ///
+    /// With a `directory`, moto's log goes there and moto runs through a link to `moto_server` inside
+    /// it, so that its command line names the directory: `ProcessSweep` then finds it like every
+    /// other server started there (the demo's Ctrl-C handler stops them all that way).
+    public static func start(in directory: URL? = nil) async throws -> MotoServer {
+        var (executable, arguments) = try locateMoto()
         let port = try freeLoopbackPort()
-        let logFile = FileManager.default.temporaryDirectory.appendingPathComponent("lifeboat-moto-\(port).log")
+        var logFile = FileManager.default.temporaryDirectory.appendingPathComponent("lifeboat-moto-\(port).log")
+        if let directory {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            logFile = directory.appendingPathComponent("moto.log")
+            if arguments.isEmpty {
+                let link = directory.appendingPathComponent("moto_server")
+                try FileManager.default.createSymbolicLink(atPath: link.path, withDestinationPath: executable)
+                executable = link.path
+            }
+        }
         let process = try ServerProcess(
             name: "moto_server", executable: executable, arguments: arguments + ["-H", "127.0.0.1", "-p", String(port)],
             environment: ["INITIAL_NO_AUTH_ACTION_COUNT": String(setupActionCount), "PYTHONUNBUFFERED": "1"],
@@ -138,7 +152,21 @@ public final class MotoServer: Sendable {
 
     /// Without this, a moto that ignored INITIAL_NO_AUTH_ACTION_COUNT would let every test pass
     /// without checking a single signature.
-    func requireSignatureChecking() async throws { try await requireWrongSecretRefused(name: "moto") }
+    func requireSignatureChecking() async throws {
+        try await Self.requireWrongSecretRefused(client: client, credentials: credentials, name: "moto")
+    }
+
+    /// Throws unless a request signed with a wrong secret is refused (403): a server that checks
+    /// no signature would let every test pass without testing one.
+    public static func requireWrongSecretRefused(client: (S3Credentials?, S3RetryPolicy) -> S3Client,
+                                                 credentials: S3Credentials, name: String) async throws {
+        var wrong = credentials
+        wrong.secretAccessKey += "-wrong"
+        let response = try await client(wrong, S3RetryPolicy(maxAttempts: 1)).send(S3Request(method: "GET"))
+        guard response.status == 403 else {
+            throw ServerStartError(message: "\(name) accepted a request signed with a wrong secret (HTTP \(response.status)); signature checking is off")
+        }
+    }
 
     /// A client for this server (path-style unless asked otherwise).
     public func client(credentials: S3Credentials? = nil, retry: S3RetryPolicy = S3RetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(50))) -> S3Client {
@@ -152,26 +180,5 @@ public final class MotoServer: Sendable {
                         compatibility: .moto)
     }
 
-    /// Creates a bucket, optionally with Object Lock (which turns versioning on) or with versioning alone.
-    public func createBucket(_ name: String, objectLock: Bool = false, versioning: Bool = false) async throws {
-        try await createTestBucket(client(), name, objectLock: objectLock, versioning: versioning, server: "moto")
-    }
-
-    /// A fresh bucket name, unique within this server.
-    public static func uniqueBucketName(_ purpose: String) -> String {
-        let suffix = UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12)
-        return "\(purpose.lowercased().prefix(40))-\(suffix)"
-    }
-
     public func stop() { process.stop() }
-
-    // MARK: one server per test process
-
-    private static let shared = SharedServer<MotoServer>(start: { try await MotoServer.start() }, stop: { $0.stop() })
-
-    /// Runs `body` with the process-wide server, starting it for the first user and stopping it
-    /// (by PID) when the last concurrent user is done. Suites that overlap share one moto.
-    public static func withShared<T: Sendable>(_ body: (MotoServer) async throws -> T) async throws -> T {
-        try await shared.with(body)
-    }
 }
