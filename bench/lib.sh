@@ -44,9 +44,12 @@ bench_max_mib() {
 # A single-node Ceph RGW on loopback under $1/cluster: the same layout and settings as
 # Sources/LifeboatTesting/RGWServer.swift (see there, and ../shared/PROTOCOLS.md "Ceph RGW", for why
 # each setting is there). Sets rgw_endpoint, rgw_pids, rgw_start_seconds and exports AWS_ACCESS_KEY_ID,
-# AWS_SECRET_ACCESS_KEY and AWS_REGION for its user. Stop it with bench_stop_rgw (e.g. in an EXIT trap).
+# AWS_SECRET_ACCESS_KEY and AWS_REGION for its user. It sets an EXIT trap that runs bench_stop_rgw.
 bench_start_rgw() {
   rgw_cluster="$1/cluster"
+  rgw_pids=()
+  # Stopped on exit even when start-up fails half way (set -e ends the script there).
+  trap bench_stop_rgw EXIT
   rm -rf "$rgw_cluster"
   mkdir -p "$rgw_cluster"/{run,log,mon,osd,rgw}
   local free_port='import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -91,12 +94,12 @@ osd memory target = 1073741824
 rgw frontends = beast endpoint=127.0.0.1:$rgw_port
 rgw data = $rgw_cluster/rgw
 CONF
-  rgw_pids=()
   started=$(date +%s.%N)
   monmaptool --create --clobber --fsid "$fsid" --addv a "[v2:127.0.0.1:$mon_port]" "$rgw_cluster/monmap" >/dev/null
   ceph-authtool --create-keyring "$rgw_cluster/keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null
   osd_uuid=$(cat /proc/sys/kernel/random/uuid)
   ceph-osd -c "$conf" -i 0 --mkfs --no-mon-config --osd-uuid "$osd_uuid" >"$rgw_cluster/log/mkfs.out" 2>&1 & mkfs=$!
+  rgw_pids+=("$mkfs")
   ceph-mon -c "$conf" --mkfs -i a --monmap "$rgw_cluster/monmap"
   ceph-mon -c "$conf" -i a -f >"$rgw_cluster/log/mon.out" 2>&1 & rgw_pids+=($!)
   ceph -c "$conf" --connect-timeout 30 osd new "$osd_uuid" >/dev/null
@@ -106,17 +109,22 @@ CONF
   radosgw-admin -c "$conf" user create --uid bench --display-name bench \
     --access-key "$AWS_ACCESS_KEY_ID" --secret "$AWS_SECRET_ACCESS_KEY" >/dev/null
   radosgw -c "$conf" -n client.rgw -f >"$rgw_cluster/log/rgw.out" 2>&1 & rgw_pids+=($!)
-  until curl -s -o /dev/null "http://127.0.0.1:$rgw_port/"; do sleep 0.05; done
+  local deadline=$((SECONDS + 120))
+  until curl -s -o /dev/null "http://127.0.0.1:$rgw_port/"; do
+    [ "$SECONDS" -lt "$deadline" ] || { echo "radosgw did not answer within 120 s; see $rgw_cluster/log" >&2; tail -5 "$rgw_cluster"/log/*.out >&2; return 1; }
+    sleep 0.05
+  done
   rgw_start_seconds=$(python3 -c "print(round($(date +%s.%N)-$started,1))")
   rgw_endpoint="http://127.0.0.1:$rgw_port"
 }
 
 # Stops the cluster bench_start_rgw started (SIGTERM, SIGKILL after 10 s) and removes it.
 bench_stop_rgw() {
+  [ -n "${rgw_cluster:-}" ] || return 0
   for pid in "${rgw_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${rgw_pids[@]}"; do
     for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
   done
-  rm -rf "$rgw_cluster"
+  rm -rf "${rgw_cluster:?}"
 }

@@ -56,7 +56,7 @@ import LifeboatPlatform
             #expect(rows.count == 3 && keys.count == 4)
 
             let point = try await backup(context)
-            await platform.destroy()
+            try await platform.destroy()
             #expect(!FileManager.default.fileExists(atPath: platform.postgresDirectory.path))
 
             let preparation = try context.preparation()
@@ -132,7 +132,7 @@ import LifeboatPlatform
             try await platform.seed(generation: 2)   // adds tenant2 everywhere
             let second = try await backup(context)
             #expect(try await tenants(platform.postgres!.socketEndpoint).count == 4)
-            await platform.destroy()
+            try await platform.destroy()
 
             // The newest point, but OpenBao pinned to the first point's snapshot (a bad rotation, say).
             let preparation = try context.preparation()

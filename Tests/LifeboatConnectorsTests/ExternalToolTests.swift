@@ -29,8 +29,12 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         let shell = try ExternalTool.locate("sh")
         // A test process holds hundreds of descriptors (servers' sockets, logs); Foundation's spawn
-        // walks every one of them, which is what widens the window the race needs.
-        let held = (0..<700).compactMap { _ in FileHandle(forReadingAtPath: "/dev/null") }
+        // walks every one of them, which is what widens the window the race needs. Within the
+        // soft limit's room: other tests run beside this one.
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        let room = Int(min(UInt64(limit.rlim_cur), 1 << 20))
+        let held = (0..<min(700, room / 4)).compactMap { _ in FileHandle(forReadingAtPath: "/dev/null") }
         defer { for handle in held { try? handle.close() } }
         let servers = ServerList()
         defer { servers.stopAll() }
@@ -52,8 +56,15 @@ import Testing
                             process.arguments = ["through a pipe"]
                             process.standardOutput = pipe
                             guard (try? ChildProcess.launch(process)) != nil else { return }
-                            // EOF comes only when every copy of the write end is closed.
-                            _ = try? pipe.fileHandleForReading.readToEnd()
+                            // EOF comes only when every copy of the write end is closed. Read
+                            // off the cooperative pool, so a leak fails the test instead of starving it.
+                            let reader = pipe.fileHandleForReading
+                            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                                DispatchQueue.global().async {
+                                    _ = try? reader.readToEnd()
+                                    done.resume()
+                                }
+                            }
                         }
                     }
                 }

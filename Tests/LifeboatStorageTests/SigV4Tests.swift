@@ -251,6 +251,31 @@ import Testing
         #expect(client.retryReason(answer(409, "BucketNotEmpty"), conditional) == nil)
     }
 
+    /// An object's bytes reached the XML parser once (every answer's body was searched for an S3
+    /// error) and Foundation's parser trapped on them, killing a bucket backup of random objects.
+    /// Binary bodies, those starting with "<" included, are not XML: nil, never a crash.
+    @Test func binaryBodiesAreNotXMLAndNeverReachTheParsersTraps() {
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next() -> UInt8 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return UInt8(truncatingIfNeeded: state >> 56)
+        }
+        for _ in 0..<3000 {
+            let body = Data([UInt8(ascii: "<")] + (0..<512).map { _ in next() })
+            #expect(S3XML.parse(body) == nil)
+            let response = S3Response(status: 200, headers: [], body: body, earlierAttemptMayHaveApplied: false, attempts: 1)
+            #expect(response.error == nil)
+        }
+        // An object whose bytes are an S3 error document is still the object: a 200 is never retried.
+        let client = S3Client(endpoint: URL(string: "http://127.0.0.1:1")!, region: "us-east-1",
+                              credentials: S3Credentials(accessKeyID: "a", secretAccessKey: "s"))
+        let lookalike = Data("<Error><Code>InternalError</Code><Message>m</Message></Error>".utf8)
+        let ok = S3Response(status: 200, headers: [], body: lookalike, earlierAttemptMayHaveApplied: false, attempts: 1)
+        #expect(client.retryReason(ok, S3Request(method: "GET", bucket: "b", key: "k")) == nil)
+        let failed = S3Response(status: 500, headers: [], body: lookalike, earlierAttemptMayHaveApplied: false, attempts: 1)
+        #expect(client.retryReason(failed, S3Request(method: "GET", bucket: "b", key: "k")) == "HTTP 500 InternalError")
+    }
+
     @Test func listingPagesAreParsed() throws {
         let xml = """
             <?xml version="1.0" encoding="UTF-8"?>

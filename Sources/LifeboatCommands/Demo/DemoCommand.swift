@@ -98,7 +98,7 @@ struct DemoCommand: AsyncParsableCommand {
                 throw CommandFailure(.partial, "the demo's backup failed for \(point.failedStores.joined(separator: ", "))")
             }
             say("recovery point \(point.id.prefix(8)) complete; now the disaster: every server stopped, every data directory deleted, the bucket emptied")
-            await platform.destroy()
+            try await platform.destroy()
             say("restoring in plan order into fresh instances, each step gated by its verify checks")
             let report = try await DrillCommand.drill(context, selection: .point(point.id), overrides: [:],
                                                       workDirectory: directory.appendingPathComponent("drill"), quiet: quiet)

@@ -62,7 +62,7 @@ final class DemoPlatform: @unchecked Sendable {
         try await openbao.enableKV(token: rootToken)
     }
 
-    /// Tenants (and, from `generation` 2 on, one more per generation) in all three stores.
+    /// Tenants (and, from `generation` 2 on, one more per generation) in every store.
     func seed(generation: Int = 1) async throws {
         guard let openbao, let postgres, let etcd else { throw CommandFailure(.failure, "the demo servers are not running") }
         let tenants = Self.tenants + (generation > 1 ? (2...generation).map { "tenant\($0)" } : [])
@@ -111,7 +111,7 @@ final class DemoPlatform: @unchecked Sendable {
         return try S3Backend(configuration: objectStore.configuration(bucket: Self.bucket))
     }
 
-    /// The catalog of this platform: three stores, their gates, the repository next to them.
+    /// The catalog of this platform: its stores, their gates, the repository next to them.
     func writeCatalog() throws {
         guard let openbao, let postgres, let etcd else { throw CommandFailure(.failure, "the demo servers are not running") }
         let paths = Self.tenants.map(Self.secretPath).joined(separator: ",")
@@ -211,10 +211,12 @@ final class DemoPlatform: @unchecked Sendable {
     }
 
     /// The disaster: every server stopped and its data directory deleted; the bucket emptied (the
-    /// S3 service itself is not the platform's to lose, its objects are).
-    func destroy() async {
-        if let bucket = try? objectBucket(), let objects = try? await bucket.listObjects() {
-            for object in objects { try? await bucket.deleteObject(object.key) }
+    /// S3 service itself is not the platform's to lose, its objects are). A bucket that could not
+    /// be emptied fails the demo: its restore would otherwise prove nothing.
+    func destroy() async throws {
+        if let bucket = try objectBucket() {
+            for object in try await bucket.listObjects() { try await bucket.deleteObject(object.key) }
+            guard try await bucket.listObjects().isEmpty else { throw CommandFailure(.failure, "the demo could not empty bucket \(Self.bucket)") }
         }
         openbao?.stop()
         await postgres?.stop()

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LifeboatCore
 import LifeboatRepository
+import LifeboatStorage
 
 /// `lifeboat put NAME [FILE|-]`
 struct PutCommand: AsyncParsableCommand {
@@ -49,7 +50,7 @@ struct PutCommand: AsyncParsableCommand {
         }
         let progress = TransferProgress("stored", total: total)
         let manifest = try await repo.put(SnapshotDescription(store: name, tags: tags), progress: progress.update) {
-            try input.read(upToCount: 1 << 20)
+            try input.readBlock(upToCount: 1 << 20)
         }
         progress.finish()
         if output.json {

@@ -26,8 +26,11 @@ public enum ChildProcess {
         try withUnblockedSignals { try process.run() }
     }
 
-    /// A pipe whose two descriptors no child inherits unless it is given one as 0, 1 or 2.
+    /// A pipe whose two descriptors no child inherits unless it is given one as 0, 1 or 2. Made
+    /// under the spawn lock: between pipe(2) and the flag, a spawn could still take them.
     public static func pipe() -> Pipe {
+        spawning.lock()
+        defer { spawning.unlock() }
         let pipe = Pipe()
         for handle in [pipe.fileHandleForReading, pipe.fileHandleForWriting] {
             _ = fcntl(handle.fileDescriptor, F_SETFD, FD_CLOEXEC)

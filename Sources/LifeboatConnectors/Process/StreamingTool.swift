@@ -1,4 +1,5 @@
 import Foundation
+import LifeboatStorage
 
 /// A tool run whose standard output is read, or whose standard input is written, as a stream
 /// (`pg_dump` into the repository, the repository into `pg_restore`), with nothing whole on disk.
@@ -83,7 +84,7 @@ public final class StreamingTool: @unchecked Sendable {
         guard let handle = stdoutPipe?.fileHandleForReading else { return nil }
         let data: Data = try await withCheckedThrowingContinuation { continuation in
             queue.async {
-                do { continuation.resume(returning: try handle.read(upToCount: limit) ?? Data()) } catch {
+                do { continuation.resume(returning: try handle.readBlock(upToCount: limit) ?? Data()) } catch {
                     continuation.resume(throwing: error)
                 }
             }

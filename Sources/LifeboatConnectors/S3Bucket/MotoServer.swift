@@ -35,7 +35,7 @@ public final class MotoServer: Sendable {
     /// it, so that its command line names the directory: `ProcessSweep` then finds it like every
     /// other server started there (the demo's Ctrl-C handler stops them all that way).
     public static func start(in directory: URL? = nil) async throws -> MotoServer {
-        var (executable, arguments) = try locateMoto()
+        var (executable, arguments) = try await locateMoto()
         let port = try freeLoopbackPort()
         var logFile = FileManager.default.temporaryDirectory.appendingPathComponent("lifeboat-moto-\(port).log")
         if let directory {
@@ -45,6 +45,9 @@ public final class MotoServer: Sendable {
                 let link = directory.appendingPathComponent("moto_server")
                 try FileManager.default.createSymbolicLink(atPath: link.path, withDestinationPath: executable)
                 executable = link.path
+            } else {
+                // `python3 -m moto.server`: a bytecode cache inside the directory names it.
+                arguments = ["-X", "pycache_prefix=\(directory.appendingPathComponent("pycache").path)"] + arguments
             }
         }
         let process = try ServerProcess(
@@ -66,18 +69,11 @@ public final class MotoServer: Sendable {
     }
 
     /// `moto_server` on PATH, else `python3 -m moto.server` when the module imports.
-    static func locateMoto() throws -> (executable: String, arguments: [String]) {
+    static func locateMoto() async throws -> (executable: String, arguments: [String]) {
         if let server = findOnPath("moto_server") { return (server, []) }
-        if let python = findOnPath("python3") {
-            let probe = Process()
-            probe.executableURL = URL(fileURLWithPath: python)
-            probe.arguments = ["-c", "import moto.server"]
-            probe.standardOutput = FileHandle.nullDevice
-            probe.standardError = FileHandle.nullDevice
-            if (try? ChildProcess.launch(probe)) != nil {
-                probe.waitUntilExit()
-                if probe.terminationStatus == 0 { return (python, ["-m", "moto.server"]) }
-            }
+        if let python = findOnPath("python3"),
+           let probe = try? await ExternalTool(name: "python3", path: python).run(["-c", "import moto.server"]), probe.status == 0 {
+            return (python, ["-m", "moto.server"])
         }
         throw ServerStartError(message: "moto_server is not installed: run scripts/setup (it runs `pip install \"moto[server]\"`)")
     }

@@ -218,6 +218,8 @@ public struct S3Client: Sendable {
 
     /// Why this answer deserves another attempt, or nil.
     func retryReason(_ response: S3Response, _ request: S3Request) -> String? {
+        // A success's body is the object or the answer, never an error to retry: not parsed.
+        guard !response.isSuccess else { return nil }
         let code = response.error?.code ?? ""
         switch response.status {
         case 500...599, 429:

@@ -18,7 +18,12 @@ enum S3XML {
     }
 
     /// The root element, or nil when `data` is not well-formed XML.
+    ///
+    /// Only text that starts like XML and is valid UTF-8 reaches Foundation's parser: on Linux it
+    /// traps (SIGILL) on some binary input instead of failing, which an object's bytes once did.
     static func parse(_ data: Data) -> Element? {
+        guard let first = data.first(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }), first == UInt8(ascii: "<"),
+              String(data: data, encoding: .utf8) != nil else { return nil }
         let parser = XMLParser(data: data)
         let builder = TreeBuilder()
         parser.delegate = builder
