@@ -120,5 +120,6 @@ struct CommandFailure: LifeboatError {
 }
 
 func printError(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
+    // The throwing write: the old one traps when the reader has gone (`lifeboat demo | head`).
+    try? FileHandle.standardError.write(contentsOf: Data((text + "\n").utf8))
 }

@@ -44,10 +44,49 @@ import Testing
         }
         #expect(FileManager.default.fileExists(atPath: catalog.path))
         #expect(!ProcessSweep.processes(mentioning: directory.path).isEmpty, "the demo's servers run")
+        let ports = try Self.serverPorts(catalog)
         kill(demo.processIdentifier, SIGINT)
         await CommandLineTests.waitForExit(demo)
         #expect(demo.terminationStatus == 130)
         #expect(ProcessSweep.processes(mentioning: directory.path).isEmpty, "no server outlives the demo")
+        #expect(ports.filter(loopbackPortAccepts).isEmpty, "nothing answers on the demo's ports \(ports), moto's included")
         #expect(!FileManager.default.fileExists(atPath: directory.path), "the work directory is removed")
+    }
+
+    /// `lifeboat demo | head`: once its output is closed the demo's writes fail, and it must still
+    /// stop every server it started (SIGPIPE used to end it on the spot).
+    @Test(.timeLimit(.minutes(3)))
+    func aDemoWhoseOutputIsClosedStillStopsEveryServer() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lifeboat-demo-test-\(UUID().uuidString.prefix(8))")
+        defer {
+            ProcessSweep.stopProcesses(mentioning: directory.path)
+            try? FileManager.default.removeItem(at: directory)
+        }
+        let demo = try CommandLineTests.spawn(["demo", "--work-directory", directory.path], environment: [:])
+        let output = ChildProcess.pipe()
+        demo.standardOutput = output
+        demo.standardError = output
+        try ChildProcess.launch(demo)
+        let catalog = directory.appendingPathComponent("lifeboat.yaml")
+        let deadline = Date().addingTimeInterval(60)
+        while !FileManager.default.fileExists(atPath: catalog.path), demo.isRunning, Date() < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let ports = try Self.serverPorts(catalog)
+        try output.fileHandleForReading.close()
+        await CommandLineTests.waitForExit(demo)
+        #expect(demo.terminationReason == .exit, "the demo ended on its own, not by a signal (status \(demo.terminationStatus))")
+        #expect(ProcessSweep.processes(mentioning: directory.path).isEmpty, "no server outlives the demo")
+        #expect(ports.filter(loopbackPortAccepts).isEmpty, "nothing answers on the demo's ports \(ports)")
+    }
+
+    /// The loopback ports of the servers a demo catalog names (OpenBao, PostgreSQL, etcd, S3).
+    static func serverPorts(_ catalog: URL) throws -> [Int] {
+        let text = try String(contentsOf: catalog, encoding: .utf8)
+        let urls = text.matches(of: /127\.0\.0\.1:(\d+)/).compactMap { Int($0.output.1) }
+        let postgres = text.matches(of: /port: (\d+)/).compactMap { Int($0.output.1) }
+        let ports = Array(Set(urls + postgres)).sorted()
+        #expect(ports.count >= 4, "the catalog names every server: \(text)")
+        return ports
     }
 }

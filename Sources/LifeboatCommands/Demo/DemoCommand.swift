@@ -43,6 +43,9 @@ struct DemoCommand: AsyncParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() async throws {
+        // `lifeboat demo | head` closes the pipe early: a write must then fail (and be ignored),
+        // not kill the demo with SIGPIPE before it stops the servers it started.
+        signal(SIGPIPE, SIG_IGN)
         let directory = try makeWorkDirectory()
         let interrupt = Self.cleanUpOnSignal(directory: directory, keep: keep)
         defer {

@@ -33,7 +33,7 @@ struct GetCommand: AsyncParsableCommand {
         let progress = TransferProgress("restored", total: manifest.size)
         defer { progress.finish() }
         guard file != "-" else {
-            try await repo.restore(manifest, progress: progress.update) { FileHandle.standardOutput.write($0) }
+            try await repo.restore(manifest, progress: progress.update) { try FileHandle.standardOutput.write(contentsOf: $0) }
             return
         }
         let target = URL(fileURLWithPath: file)

@@ -35,7 +35,7 @@ public final class MotoServer: Sendable {
     /// it, so that its command line names the directory: `ProcessSweep` then finds it like every
     /// other server started there (the demo's Ctrl-C handler stops them all that way).
     public static func start(in directory: URL? = nil) async throws -> MotoServer {
-        var (executable, arguments) = try await locateMoto()
+        var (executable, arguments) = try await locateMoto(preferModule: directory != nil)
         let port = try freeLoopbackPort()
         var logFile = FileManager.default.temporaryDirectory.appendingPathComponent("lifeboat-moto-\(port).log")
         if let directory {
@@ -68,13 +68,20 @@ public final class MotoServer: Sendable {
         }
     }
 
-    /// `moto_server` on PATH, else `python3 -m moto.server` when the module imports.
-    static func locateMoto() async throws -> (executable: String, arguments: [String]) {
-        if let server = findOnPath("moto_server") { return (server, []) }
-        if let python = findOnPath("python3"),
-           let probe = try? await ExternalTool(name: "python3", path: python).run(["-c", "import moto.server"]), probe.status == 0 {
+    /// `moto_server` on PATH, else `python3 -m moto.server` when the module imports; with
+    /// `preferModule` the other way round. A `moto_server` found on PATH may be a wrapper (pyenv's
+    /// shim) that execs the interpreter with the script's own path, and so loses a command line
+    /// that names the work directory; `python3 -X pycache_prefix=<dir> -m moto.server` keeps it.
+    static func locateMoto(preferModule: Bool = false) async throws -> (executable: String, arguments: [String]) {
+        func module() async -> (String, [String])? {
+            guard let python = findOnPath("python3"),
+                  let probe = try? await ExternalTool(name: "python3", path: python).run(["-c", "import moto.server"]),
+                  probe.status == 0 else { return nil }
             return (python, ["-m", "moto.server"])
         }
+        if preferModule, let found = await module() { return found }
+        if let server = findOnPath("moto_server") { return (server, []) }
+        if !preferModule, let found = await module() { return found }
         throw ServerStartError(message: "moto_server is not installed: run scripts/setup (it runs `pip install \"moto[server]\"`)")
     }
 
