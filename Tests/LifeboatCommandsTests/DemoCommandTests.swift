@@ -33,16 +33,8 @@ import Testing
             ProcessSweep.stopProcesses(mentioning: directory.path)
             try? FileManager.default.removeItem(at: directory)
         }
-        let demo = try CommandLineTests.spawn(["demo", "--work-directory", directory.path], environment: [:])
-        // An empty signal mask, so that the demo can receive the SIGINT below.
-        try ChildProcess.launch(demo)
-        // Wait until the servers are up and the demo has written its catalog (it is then seeding or backing up).
-        let catalog = directory.appendingPathComponent("lifeboat.yaml")
-        let deadline = Date().addingTimeInterval(60)
-        while !FileManager.default.fileExists(atPath: catalog.path), demo.isRunning, Date() < deadline {
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        #expect(FileManager.default.fileExists(atPath: catalog.path))
+        // ChildProcess starts it with an empty signal mask, so that it can receive the SIGINT below.
+        let (demo, catalog) = try await Self.startDemo(in: directory)
         #expect(!ProcessSweep.processes(mentioning: directory.path).isEmpty, "the demo's servers run")
         let ports = try Self.serverPorts(catalog)
         kill(demo.processIdentifier, SIGINT)
@@ -62,22 +54,32 @@ import Testing
             ProcessSweep.stopProcesses(mentioning: directory.path)
             try? FileManager.default.removeItem(at: directory)
         }
-        let demo = try CommandLineTests.spawn(["demo", "--work-directory", directory.path], environment: [:])
         let output = ChildProcess.pipe()
-        demo.standardOutput = output
-        demo.standardError = output
-        try ChildProcess.launch(demo)
-        let catalog = directory.appendingPathComponent("lifeboat.yaml")
-        let deadline = Date().addingTimeInterval(60)
-        while !FileManager.default.fileExists(atPath: catalog.path), demo.isRunning, Date() < deadline {
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        let (demo, catalog) = try await Self.startDemo(in: directory, output: output)
         let ports = try Self.serverPorts(catalog)
         try output.fileHandleForReading.close()
         await CommandLineTests.waitForExit(demo)
         #expect(demo.terminationReason == .exit, "the demo ended on its own, not by a signal (status \(demo.terminationStatus))")
         #expect(ProcessSweep.processes(mentioning: directory.path).isEmpty, "no server outlives the demo")
         #expect(ports.filter(loopbackPortAccepts).isEmpty, "nothing answers on the demo's ports \(ports)")
+    }
+
+    /// Starts `lifeboat demo` in `directory` and returns once its servers are up and its catalog is
+    /// written (it is then seeding or backing up).
+    static func startDemo(in directory: URL, output: Pipe? = nil) async throws -> (Process, URL) {
+        let demo = try CommandLineTests.spawn(["demo", "--work-directory", directory.path], environment: [:])
+        if let output {
+            demo.standardOutput = output
+            demo.standardError = output
+        }
+        try ChildProcess.launch(demo)
+        let catalog = directory.appendingPathComponent("lifeboat.yaml")
+        let deadline = Date().addingTimeInterval(60)
+        while !FileManager.default.fileExists(atPath: catalog.path), demo.isRunning, Date() < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        try #require(FileManager.default.fileExists(atPath: catalog.path), "the demo wrote no catalog within 60 s")
+        return (demo, catalog)
     }
 
     /// The loopback ports of the servers a demo catalog names (OpenBao, PostgreSQL, etcd, S3).
