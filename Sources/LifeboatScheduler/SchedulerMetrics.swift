@@ -45,34 +45,26 @@ struct SchedulerMetrics: Sendable {
     }
 
     private func gauge(_ label: String, _ dimensions: [(String, String)]) -> Gauge? {
-        guard let factory else { return nil }
-        return store.lock.withLock { _ in
-            let key = Self.key(label, dimensions)
-            if let existing = store.gauges[key] { return existing }
-            let made = Gauge(label: label, dimensions: dimensions, factory: factory)
-            store.gauges[key] = made
-            return made
-        }
+        cached(\.gauges, label, dimensions) { Gauge(label: label, dimensions: dimensions, factory: $0) }
     }
 
     private func counter(_ label: String, _ dimensions: [(String, String)]) -> Counter? {
-        guard let factory else { return nil }
-        return store.lock.withLock { _ in
-            let key = Self.key(label, dimensions)
-            if let existing = store.counters[key] { return existing }
-            let made = Counter(label: label, dimensions: dimensions, factory: factory)
-            store.counters[key] = made
-            return made
-        }
+        cached(\.counters, label, dimensions) { Counter(label: label, dimensions: dimensions, factory: $0) }
     }
 
     private func timer(_ label: String, _ dimensions: [(String, String)]) -> CoreMetrics.Timer? {
+        cached(\.timers, label, dimensions) { CoreMetrics.Timer(label: label, dimensions: dimensions, factory: $0) }
+    }
+
+    /// The metric object for `label` and `dimensions` from `table`, made once; nil without a factory.
+    private func cached<Metric: Sendable>(_ table: ReferenceWritableKeyPath<Store, [String: Metric]>, _ label: String,
+                                _ dimensions: [(String, String)], make: (any MetricsFactory) -> Metric) -> Metric? {
         guard let factory else { return nil }
         return store.lock.withLock { _ in
             let key = Self.key(label, dimensions)
-            if let existing = store.timers[key] { return existing }
-            let made = CoreMetrics.Timer(label: label, dimensions: dimensions, factory: factory)
-            store.timers[key] = made
+            if let existing = store[keyPath: table][key] { return existing }
+            let made = make(factory)
+            store[keyPath: table][key] = made
             return made
         }
     }

@@ -7,11 +7,8 @@ import Testing
 @Suite(.serialized) struct DemoCommandTests {
     @Test(.timeLimit(.minutes(4)))
     func theDemoBringsEveryStoreBackTheBucketToo() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lifeboat-demo-test-\(UUID().uuidString.prefix(8))")
-        defer {
-            ProcessSweep.stopProcesses(mentioning: directory.path)
-            try? FileManager.default.removeItem(at: directory)
-        }
+        let directory = Self.workDirectory()
+        defer { Self.sweep(directory) }
         let result = try await CommandLineTests.run(["demo", "--json", "--work-directory", directory.path])
         #expect(result.status == 0, "\(result.stderr)")
         let report = try #require(try JSONSerialization.jsonObject(with: result.stdoutData) as? [String: Any], "\(result.stdout)")
@@ -28,11 +25,8 @@ import Testing
 
     @Test(.timeLimit(.minutes(2)))
     func anInterruptedDemoStopsEveryServerItStarted() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lifeboat-demo-test-\(UUID().uuidString.prefix(8))")
-        defer {
-            ProcessSweep.stopProcesses(mentioning: directory.path)
-            try? FileManager.default.removeItem(at: directory)
-        }
+        let directory = Self.workDirectory()
+        defer { Self.sweep(directory) }
         // ChildProcess starts it with an empty signal mask, so that it can receive the SIGINT below.
         let (demo, catalog) = try await Self.startDemo(in: directory)
         #expect(!ProcessSweep.processes(mentioning: directory.path).isEmpty, "the demo's servers run")
@@ -49,11 +43,8 @@ import Testing
     /// stop every server it started (SIGPIPE used to end it on the spot).
     @Test(.timeLimit(.minutes(3)))
     func aDemoWhoseOutputIsClosedStillStopsEveryServer() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lifeboat-demo-test-\(UUID().uuidString.prefix(8))")
-        defer {
-            ProcessSweep.stopProcesses(mentioning: directory.path)
-            try? FileManager.default.removeItem(at: directory)
-        }
+        let directory = Self.workDirectory()
+        defer { Self.sweep(directory) }
         let output = ChildProcess.pipe()
         let (demo, catalog) = try await Self.startDemo(in: directory, output: output)
         let ports = try Self.serverPorts(catalog)
@@ -62,6 +53,17 @@ import Testing
         #expect(demo.terminationReason == .exit, "the demo ended on its own, not by a signal (status \(demo.terminationStatus))")
         #expect(ProcessSweep.processes(mentioning: directory.path).isEmpty, "no server outlives the demo")
         #expect(ports.filter(loopbackPortAccepts).isEmpty, "nothing answers on the demo's ports \(ports)")
+    }
+
+    /// A fresh path for a demo's work directory (the demo creates it).
+    static func workDirectory() -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("lifeboat-demo-test-\(UUID().uuidString.prefix(8))")
+    }
+
+    /// Whatever a test left: every process naming the directory stopped, the directory removed.
+    static func sweep(_ directory: URL) {
+        ProcessSweep.stopProcesses(mentioning: directory.path)
+        try? FileManager.default.removeItem(at: directory)
     }
 
     /// Starts `lifeboat demo` in `directory` and returns once its servers are up and its catalog is

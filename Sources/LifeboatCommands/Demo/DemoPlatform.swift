@@ -218,23 +218,21 @@ final class DemoPlatform: @unchecked Sendable {
             for object in try await bucket.listObjects() { try await bucket.deleteObject(object.key) }
             guard try await bucket.listObjects().isEmpty else { throw CommandFailure(.failure, "the demo could not empty bucket \(Self.bucket)") }
         }
-        openbao?.stop()
-        await postgres?.stop()
-        await etcd?.stop()
-        openbao = nil
-        postgres = nil
-        etcd = nil
+        await stopServers(keepingObjectStore: true)
         for directory in [openbaoDirectory, postgresDirectory, etcdDirectory] { try? FileManager.default.removeItem(at: directory) }
     }
 
-    func stopServers() async {
+    /// Stops the servers; the S3 server too unless `keepingObjectStore` (the disaster empties its
+    /// bucket but the drill restores into a scratch bucket on it).
+    func stopServers(keepingObjectStore: Bool = false) async {
         openbao?.stop()
         await postgres?.stop()
         await etcd?.stop()
-        objectStore?.stop()
         openbao = nil
         postgres = nil
         etcd = nil
+        guard !keepingObjectStore else { return }
+        objectStore?.stop()
         objectStore = nil
     }
 
