@@ -23,11 +23,17 @@ import Testing
     static func damagedLeftoverIsNeverReused(_ backend: any Backend) async throws {
         let repository = try await makeRepository(backend)
         let data = randomBytes(900_000, seed: 1010)
-        // An interrupted put: the first 500 kB were chunked and stored, then the input failed.
+        // An interrupted put: the first 500 kB were chunked and stored, then the input failed. It
+        // fails once a chunk is stored: on a loaded S3 the failure cancelled every upload in flight,
+        // and the put left nothing behind to rot.
         var served = 0
         await #expect(throws: RepositoryError.self) {
             _ = try await repository.put(SnapshotDescription(store: "db")) {
-                guard served < 5 else { throw CocoaError(.fileReadUnknown) }
+                guard served < 5 else {
+                    let deadline = Date().addingTimeInterval(60)
+                    while try await backend.list(prefix: "data/").isEmpty, Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+                    throw CocoaError(.fileReadUnknown)
+                }
                 defer { served += 1 }
                 return Data(data[(served * 100_000)..<((served + 1) * 100_000)])
             }
